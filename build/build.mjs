@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// npm run build [-- --board NAME] [--config device.json] [--secrets secrets.json] [--quiet]
+// esbuild bundles each entry (target es2017, IIFE), @swc/core lowers it to ES5 and minifies,
+// then the size table is printed. Output: dist/<board>.js and dist/mqtt-mcu.core.js.
+import * as esbuild from "esbuild";
+import swc from "@swc/core";
+import { mkdirSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const DIST = join(ROOT, "dist");
+
+/** Size budgets in bytes (minified), enforced by test/bundle/size.test.ts and shown here. */
+export const BUDGETS = { "mqtt-mcu.core.js": 6000, "esp8266.js": 12000 };
+
+/** Boards that have a file in boards/ (board.ts is the interface). */
+export function boardNames() {
+  return readdirSync(join(ROOT, "boards")).filter((f) => f.endsWith(".ts") && f !== "board.ts" && !f.endsWith(".d.ts"))
+    .map((f) => f.slice(0, -3)).sort();
+}
+
+// swc: ES5, loose, and assumptions that keep iterator/Symbol helpers out.
+const SWC = {
+  jsc: {
+    parser: { syntax: "ecmascript" },
+    target: "es5",
+    loose: true,
+    externalHelpers: false,
+    assumptions: {
+      iterableIsArray: true, arrayLikeIsIterable: true, noDocumentAll: true, noClassCalls: true,
+      setPublicClassFields: true, setSpreadProperties: true, constantSuper: true, noNewArrows: true,
+      ignoreFunctionLength: true, ignoreToPrimitiveHint: true, skipForOfIteratorClosing: true,
+      mutableTemplateObject: true, superIsCallableConstructor: true, setComputedProperties: true,
+    },
+    minify: {
+      compress: { passes: 2, ecma: 5, toplevel: true, unsafe_arrows: false },
+      mangle: { toplevel: true },
+      format: { asciiOnly: true, comments: false },
+    },
+  },
+  minify: true,
+  isModule: false,
+  sourceMaps: false,
+};
+
+/**
+ * Bundle one entry to ES5. `define` maps identifiers to JSON-able values (the device config...);
+ * `alias` maps module names (the board) to files.
+ */
+export async function bundle({ entry, out, define = {}, alias = {}, minify = true }) {
+  const defs = {};
+  for (const k in define) defs[k] = JSON.stringify(define[k]);
+  const r = await esbuild.build({
+    entryPoints: [join(ROOT, entry)],
+    bundle: true,
+    format: "iife",
+    platform: "neutral",
+    target: "es2017",
+    write: false,
+    define: defs,
+    alias,
+    mainFields: ["module", "main"],
+    treeShaking: true,
+    legalComments: "none",
+    logLevel: "silent",
+    logOverride: { "commonjs-variable-in-esm": "silent" },
+  });
+  const es5 = await swc.transform(r.outputFiles[0].text, minify ? SWC : { ...SWC, minify: false, jsc: { ...SWC.jsc, minify: undefined } });
+  // the engine's own require/exports, hidden from esbuild under sentinel names
+  const code = es5.code.replace(/__REQUIRE__/g, "require").replace(/\bEXPORTS\b/g, "exports").trim() + "\n";
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, code);
+  return code;
+}
+
+export function sizeRow(name, code) {
+  return { name, bytes: Buffer.byteLength(code), gzip: gzipSync(code, { level: 9 }).length, budget: BUDGETS[name] };
+}
+
+export function printTable(rows) {
+  const pad = (s, n) => String(s).padStart(n);
+  console.log("\n" + "bundle".padEnd(24) + pad("bytes", 8) + pad("gzip", 8) + pad("budget", 9));
+  for (const r of rows) {
+    const over = r.budget && r.bytes > r.budget ? "  OVER BUDGET" : "";
+    console.log(r.name.padEnd(24) + pad(r.bytes, 8) + pad(r.gzip, 8) + pad(r.budget || "-", 9) + over);
+  }
+}
+
+/** Build the core library and the requested boards. Returns the size rows. */
+export async function buildAll({ boards, config, quiet } = {}) {
+  const rows = [];
+  mkdirSync(DIST, { recursive: true });
+  // Node reads dist/*.js as CommonJS although the project is "type": "module"
+  writeFileSync(join(DIST, "package.json"), '{ "type": "commonjs" }\n');
+  rows.push(sizeRow("mqtt-mcu.core.js", await bundle({ entry: "src/core.ts", out: join(DIST, "mqtt-mcu.core.js") })));
+  if (boards.length) {
+    const { firmwareDefines } = await import("./config.mjs");
+    for (const b of boards) {
+      const file = join(ROOT, "boards", b + ".ts");
+      const code = await bundle({
+        entry: "src/app/main.ts",
+        out: join(DIST, b + ".js"),
+        alias: { board: file },
+        define: firmwareDefines(b, config),
+      });
+      rows.push(sizeRow(b + ".js", code));
+    }
+  }
+  if (!quiet) printTable(rows);
+  return rows;
+}
+
+function parseArgs(argv) {
+  const a = { boards: null, config: null, secrets: null, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === "--board") a.boards = [argv[++i]];
+    else if (k === "--config") a.config = argv[++i];
+    else if (k === "--secrets") a.secrets = argv[++i];
+    else if (k === "--quiet") a.quiet = true;
+    else throw new Error(`unknown argument ${k} (expected --board NAME, --config FILE, --secrets FILE, --quiet)`);
+  }
+  return a;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const a = parseArgs(process.argv.slice(2));
+    const known = boardNames();
+    if (a.boards && !known.includes(a.boards[0]))
+      throw new Error(`unknown board "${a.boards[0]}": choose one of ${known.join(", ")}`);
+    const hasApp = existsSync(join(ROOT, "src/app/main.ts"));
+    await buildAll({ boards: hasApp ? a.boards || known : [], config: { file: a.config, secrets: a.secrets }, quiet: a.quiet });
+  } catch (e) {
+    console.error("build failed: " + (e && e.message || e));
+    process.exit(1);
+  }
+}

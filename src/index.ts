@@ -1,0 +1,28 @@
+// mqtt-mcu core: the public surface. `require("mqtt-mcu").createClient({host, port})` on Espruino or
+// Node; the default transport is TCP over require("net") and the default clock the engine's timers.
+import { createClient as create } from "./mqtt/client";
+import type { ClientOptions, Client } from "./mqtt/client";
+import { socketTransport } from "./net/socket";
+import { E } from "./mqtt/errors";
+import { decodeUtf8 } from "./mqtt/utf8";
+import type { Clock } from "./mqtt/port";
+
+declare function __REQUIRE__(m: string): any; // becomes the engine's `require` after bundling (build/build.mjs)
+/** require() of an engine module (net, tls, Wifi, Storage...), out of esbuild's sight. */
+export function need(m: string): any { return __REQUIRE__(m); }
+
+var timers: Clock = {
+  now: function () { return Date.now(); },
+  setTimer: function (fn, ms) { return setTimeout(fn, ms); },
+  clearTimer: function (t) { if (t) clearTimeout(t); },
+};
+
+export function createClient(o: Partial<ClientOptions>): Client {
+  var x: any = {}, k: string;
+  for (k in o) x[k] = (o as any)[k];
+  x.transport = x.transport || socketTransport(need("net"));
+  x.clock = x.clock || timers;
+  return create(x);
+}
+
+export { E as codes, decodeUtf8 };

@@ -1,0 +1,28 @@
+// The port: all the client needs from the world. Boards and tests supply it; the core has no globals.
+import type { MqttError } from "./errors";
+
+/** What the client hands a transport: called once each, `close` at most once per link. */
+export interface LinkEvents {
+  /** the byte stream is ready for CONNECT */
+  open(): void;
+  /** bytes arrived (binary string) */
+  data(bytes: string): void;
+  /** the link is gone; `e` says why when it failed */
+  close(e?: MqttError): void;
+}
+
+/** One connection. `write` takes a binary string; it may throw when the socket is closed. */
+export interface Link {
+  write(bytes: string): void;
+  close(): void;
+}
+
+/** Socket factory. May throw (Espruino does on a refused connect or a DNS failure). */
+export type Transport = (host: string, port: number, ev: LinkEvents) => Link;
+
+/** Time. `now()` in milliseconds; timers are one-shot. */
+export interface Clock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): any;
+  clearTimer(t: any): void;
+}
