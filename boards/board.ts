@@ -1,0 +1,56 @@
+// The Board interface: everything the firmware needs from a platform. One file per board implements
+// it as a thin shim; the build picks one at compile time (esbuild alias "board"), so a bundle holds
+// one board and no dead code. Bytes are binary strings; times are milliseconds.
+import type { Clock, Transport } from "../src/mqtt/port";
+
+export type Pin = string | number;
+
+export interface Pins {
+  /** digital output; `v` true = high */
+  write(pin: Pin, v: boolean): void;
+  /** digital input level */
+  read(pin: Pin): boolean;
+  /** analog input, 0..1 of full scale */
+  analog(pin: Pin): number;
+  /** PWM output, duty 0..1; freq in Hz when the board supports it */
+  pwm(pin: Pin, duty: number, freq?: number): void;
+  /** call `fn(level)` on each edge (debounced by `debounceMs`); returns a handle for unwatch */
+  watch(pin: Pin, fn: (level: boolean) => void, debounceMs: number): any;
+  unwatch(handle: any): void;
+}
+
+export interface NetOptions { ssid?: string; password?: string }
+
+export interface Network {
+  /** bring the network up, retrying with backoff until it is; no-op where it is always up */
+  start(o: NetOptions): void;
+  /** true while the board has an IP link */
+  up(): boolean;
+  /** "up" / "down" */
+  on(ev: string, fn: () => void): void;
+}
+
+export interface TlsOptions { ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean }
+
+export interface Board {
+  /** board name as given to --board */
+  name: string;
+  /** stable unique device id (WiFi MAC on ESP boards), lowercase hex without separators */
+  id(): string;
+  net: Network;
+  /** socket factories for the MQTT client; tls is absent where the board has none (esp8266) */
+  tcp: Transport;
+  tls?: (o: TlsOptions) => Transport;
+  clock: Clock;
+  pins: Pins;
+  /** persistent key/value storage (survives reboot) */
+  store: { get(k: string): string | undefined; set(k: string, v: string): void };
+  /** free memory in bytes, WiFi RSSI in dBm (null when unknown), uptime in seconds */
+  diag: { mem(): number; rssi(): number | null; uptime(): number };
+  /** board temperature in degrees C, where the chip has a sensor */
+  temperature?(): number | null;
+  /** 1-Wire bus on a pin (Espruino's OneWire), where available */
+  onewire?(pin: Pin): any;
+  reboot(): void;
+  log(msg: string): void;
+}
