@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  define: { __SERVER__: "true" },
   resolve: { alias: { board: new URL("./boards/host.ts", import.meta.url).pathname } },
   test: {
     include: ["test/**/*.test.ts"],

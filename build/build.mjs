@@ -50,7 +50,7 @@ const SWC = {
  * `alias` maps module names (the board) to files.
  */
 export async function bundle({ entry, out, define = {}, alias = {}, minify = true }) {
-  const defs = {};
+  const defs = { __SERVER__: "false" };
   for (const k in define) defs[k] = JSON.stringify(define[k]);
   const r = await esbuild.build({
     entryPoints: [join(ROOT, entry)],

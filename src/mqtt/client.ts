@@ -36,7 +36,7 @@ export interface Client {
   publish(topic: string, payload: any, opts?: { qos?: number; retain?: boolean } | Callback, cb?: Callback): Client;
   subscribe(filter: string | string[], opts?: { qos?: number; handler?: Handler } | Callback, cb?: Callback): Client;
   unsubscribe(filter: string | string[], cb?: Callback): Client;
-  end(force?: boolean | Callback, cb?: () => void): Client;
+  end(force?: boolean | Callback, cb?: Callback): Client;
   on(event: string, fn: (...a: any[]) => void): Client;
   /** true between CONNACK and the loss of the link */
   connected: boolean;

@@ -47,13 +47,13 @@ export function encode(p: Packet): string {
       if (p.username != null) body += utf(p.username);
       if (p.password != null) body += str(p.password);
       break;
-    case "A": body += chr(p.sessionPresent ? 1 : 0, p.returnCode || 0); break;
+    case "A": if (__SERVER__) body += chr(p.sessionPresent ? 1 : 0, p.returnCode || 0); break;
     case "P":
       flags = (p.dup ? 8 : 0) | (p.qos || 0) << 1 | (p.retain ? 1 : 0);
       body += utf(p.topic!) + (p.qos ? u16(p.id!) : "") + (p.payload || "");
       break;
     case "S": for (i = 0; i < p.subs!.length; i++) body += utf(p.subs![i].topic) + chr(p.subs![i].qos); break;
-    case "G": for (i = 0; i < p.granted!.length; i++) body += chr(p.granted![i]); break;
+    case "G": if (__SERVER__) for (i = 0; i < p.granted!.length; i++) body += chr(p.granted![i]); break;
     case "U": for (i = 0; i < p.topics!.length; i++) body += utf(p.topics![i]); break;
   }
   // remaining length: 7 bits a byte, least significant first
@@ -92,6 +92,42 @@ function rdTopic(filter: boolean) {
   return s;
 }
 
+// Layouts of the packets only clients send, decoded by tests and tools playing a broker.
+function fromClient(op: string, p: Packet) {
+  var f: number, x: number;
+  switch (op) {
+    case "C":
+      if (rdBin() != "MQTT") fail("MQTT-3.1.2-1", "protocol name is not MQTT");
+      if (byte() != 4) fail("MQTT-3.1.2-2", "protocol level is not 4");
+      f = byte();
+      if (f & 1) fail("MQTT-3.1.2-3", "reserved connect flag set");
+      x = f >> 3 & 3;
+      if (x == 3) fail("MQTT-3.1.2-14", "will QoS 3");
+      if (!(f & 4) && (x || f & 32)) fail("MQTT-3.1.2-13", "will QoS or retain without a will");
+      if (f & 64 && !(f & 128)) fail("MQTT-3.1.2-22", "password without a user name");
+      p.clean = !!(f & 2);
+      p.keepalive = rd16();
+      p.clientId = rdUtf();
+      p.will = f & 4 ? { topic: rdTopic(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
+      if (f & 128) p.username = rdUtf();
+      if (f & 64) p.password = rdBin();
+      break;
+    case "S":
+      p.subs = [];
+      while (P < B.length) {
+        p.subs.push({ topic: rdTopic(true), qos: x = byte() });
+        if (x > 2) fail("MQTT-3-8.3-4", "requested QoS byte " + x);
+      }
+      if (!p.subs.length) fail("MQTT-3.8.3-3", "no topic filter");
+      break;
+    case "U":
+      p.topics = [];
+      while (P < B.length) p.topics.push(rdTopic(true));
+      if (!p.topics.length) fail("MQTT-3.10.3-2", "no topic filter");
+      break;
+  }
+}
+
 /** Fixed-header byte + body -> packet, or an error value (never throws). */
 export function decode(first: number, body: string): Packet | MqttError {
   var t = first >> 4, flags = first & 15, ops = OPS[t] || "", p: Packet = { type: t }, k: number, f: number, x: number;
@@ -102,22 +138,6 @@ export function decode(first: number, body: string): Packet | MqttError {
     for (k = 0; k < ops.length; k++) switch (ops.charAt(k)) {
       case "i":
         if (!(p.id = rd16())) fail("MQTT-2.3.1-1", "packet id 0");
-        break;
-      case "C":
-        if (rdBin() != "MQTT") fail("MQTT-3.1.2-1", "protocol name is not MQTT");
-        if (byte() != 4) fail("MQTT-3.1.2-2", "protocol level is not 4");
-        f = byte();
-        if (f & 1) fail("MQTT-3.1.2-3", "reserved connect flag set");
-        x = f >> 3 & 3;
-        if (x == 3) fail("MQTT-3.1.2-14", "will QoS 3");
-        if (!(f & 4) && (x || f & 32)) fail("MQTT-3.1.2-13", "will QoS or retain without a will");
-        if (f & 64 && !(f & 128)) fail("MQTT-3.1.2-22", "password without a user name");
-        p.clean = !!(f & 2);
-        p.keepalive = rd16();
-        p.clientId = rdUtf();
-        p.will = f & 4 ? { topic: rdTopic(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
-        if (f & 128) p.username = rdUtf();
-        if (f & 64) p.password = rdBin();
         break;
       case "A":
         f = byte();
@@ -140,14 +160,6 @@ export function decode(first: number, body: string): Packet | MqttError {
         p.payload = B.substring(P);
         P = B.length;
         break;
-      case "S":
-        p.subs = [];
-        while (P < B.length) {
-          p.subs.push({ topic: rdTopic(true), qos: x = byte() });
-          if (x > 2) fail("MQTT-3-8.3-4", "requested QoS byte " + x);
-        }
-        if (!p.subs.length) fail("MQTT-3.8.3-3", "no topic filter");
-        break;
       case "G":
         p.granted = [];
         while (P < B.length) {
@@ -157,11 +169,9 @@ export function decode(first: number, body: string): Packet | MqttError {
         }
         if (!p.granted.length) fail("MQTT-3.9.3-1", "no return code");
         break;
-      case "U":
-        p.topics = [];
-        while (P < B.length) p.topics.push(rdTopic(true));
-        if (!p.topics.length) fail("MQTT-3.10.3-2", "no topic filter");
-        break;
+      default: // C, S, U: packets only clients send
+        if (__SERVER__) fromClient(ops.charAt(k), p);
+        else fail("MQTT-2.2.1", "not sent by a server");
     }
     if (P != B.length) fail("MQTT-2.2.3", "remaining length " + B.length + " is longer than its fields");
     B = "";
