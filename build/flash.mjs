@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// npm run flash -- --board esp32 --port /dev/ttyUSB0 [--baud 115200] [--save] [--config device.json]
+//                  [--dry-run FILE]   (write what would be sent to FILE instead of talking to a board)
+// --save keeps the firmware across reboots. Builds dist/<board>.js when it is missing, then runs the `espruino` CLI with an offline board
+// description (build/espruino/*.json) so it never tries to download board data or modules.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
+import { ROOT, DIST, buildAll } from "./build.mjs";
+
+/** boards the espruino CLI can flash, and the board description each one uses */
+export const FLASHABLE = { esp32: "ESP32.json", esp8266: "ESP8266_4MB.json", "espruino-linux": "LINUX.json" };
+
+export function parseFlashArgs(argv) {
+  const a = { board: null, port: null, baud: 115200, save: false, config: null, dryRun: null };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i], v = () => { if (i + 1 >= argv.length) throw new Error(`${k} needs a value`); return argv[++i]; };
+    if (k === "--board") a.board = v();
+    else if (k === "--port" || k === "-p") a.port = v();
+    else if (k === "--baud" || k === "-b") { a.baud = Number(v()); if (!(a.baud > 0)) throw new Error(`--baud must be a number, got ${argv[i]}`); }
+    else if (k === "--save") a.save = true;
+    else if (k === "--config") a.config = v();
+    else if (k === "--dry-run") a.dryRun = v();
+    else throw new Error(`unknown argument ${k} (expected --board, --port, --baud, --save, --config, --dry-run)`);
+  }
+  if (!a.board) throw new Error(`--board is required: one of ${Object.keys(FLASHABLE).join(", ")}`);
+  if (!FLASHABLE[a.board]) throw new Error(`board "${a.board}" is not flashed with the espruino CLI: choose one of ${Object.keys(FLASHABLE).join(", ")}`);
+  if (!a.port && !a.dryRun) throw new Error("--port is required (e.g. /dev/ttyUSB0, or tcp://HOST:23 for a board's telnet console)");
+  return a;
+}
+
+/** The espruino CLI arguments for a flash (exported for the test). */
+export function cliArgs(a, file) {
+  const args = ["--no-ble", "--board", join(ROOT, "build/espruino", FLASHABLE[a.board]), "-b", String(a.baud)];
+  // save: the code goes to Storage file .bootcde, which Espruino runs from flash at every boot (the
+  // CLI's save-on-send; unlike SAVE_ON_SEND=1 this form is also honoured by -o for the dry run)
+  if (a.save) args.push("--storage", ".bootcde:-");
+  if (a.dryRun) args.push("-n", "-o", a.dryRun); else args.push("-p", a.port);
+  args.push(file);
+  return args;
+}
+
+export async function flash(a) {
+  const file = join(DIST, a.board + ".js");
+  if (!existsSync(file) || a.config) await buildAll({ boards: [a.board], config: { file: a.config }, quiet: true });
+  const cli = join(ROOT, "node_modules/espruino/bin/espruino-cli.js");
+  const r = spawnSync(process.execPath, [cli, ...cliArgs(a, file)], { stdio: a.dryRun ? "pipe" : "inherit", encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`espruino CLI failed (exit ${r.status})${r.stderr ? ": " + r.stderr.trim().split("\n").pop() : ""}`);
+  return r;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await flash(parseFlashArgs(process.argv.slice(2)));
+  } catch (e) {
+    console.error("flash failed: " + (e && e.message || e));
+    process.exit(1);
+  }
+}

@@ -1,0 +1,63 @@
+// npm run flash, offline: the espruino CLI's -n -o mode writes what it would send to a board.
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+// @ts-ignore: build scripts are plain ESM
+import { cliArgs, flash, parseFlashArgs } from "../../build/flash.mjs";
+// @ts-ignore
+import { DIST } from "../../build/build.mjs";
+
+describe("flash arguments", () => {
+  it("needs a known, flashable board and a port", () => {
+    expect(() => parseFlashArgs(["--port", "/dev/ttyUSB0"])).toThrow(/--board is required/);
+    expect(() => parseFlashArgs(["--board", "uno", "--port", "x"])).toThrow(/board "uno" is not flashed.*esp32, esp8266/);
+    expect(() => parseFlashArgs(["--board", "iotjs", "--port", "x"])).toThrow(/not flashed with the espruino CLI/);
+    expect(() => parseFlashArgs(["--board", "esp32"])).toThrow(/--port is required/);
+    expect(() => parseFlashArgs(["--board", "esp32", "--port", "p", "--baud", "fast"])).toThrow(/--baud must be a number/);
+    expect(() => parseFlashArgs(["--board", "esp32", "--port"])).toThrow(/--port needs a value/);
+    expect(() => parseFlashArgs(["--board", "esp32", "--port", "p", "--frobnicate"])).toThrow(/unknown argument --frobnicate/);
+  });
+
+  it("runs the CLI without BLE, with the board description, baud and port", () => {
+    const a = parseFlashArgs(["--board", "esp8266", "--port", "/dev/ttyUSB0", "--baud", "921600"]);
+    const args = cliArgs(a, "dist/esp8266.js");
+    expect(args).toContain("--no-ble");
+    expect(args[args.indexOf("--board") + 1]).toMatch(/build\/espruino\/ESP8266_4MB\.json$/);
+    expect(args[args.indexOf("-b") + 1]).toBe("921600");
+    expect(args[args.indexOf("-p") + 1]).toBe("/dev/ttyUSB0");
+    expect(args).not.toContain("--storage");
+    expect(cliArgs({ ...a, save: true }, "f.js")).toContain(".bootcde:-");
+  });
+});
+
+describe("flash dry run through the espruino CLI", () => {
+  const dir = mkdtempSync(join(tmpdir(), "flash-"));
+
+  it("sends the bundle itself when not saving", async () => {
+    const out = join(dir, "ram.js");
+    await flash(parseFlashArgs(["--board", "esp32", "--dry-run", out]));
+    const bundle = readFileSync(join(DIST, "esp32.js"), "latin1");
+    expect(readFileSync(out, "latin1").trim()).toBe(bundle.trim());
+  }, 60000);
+
+  it("with --save, sends the bundle into Storage .bootcde and loads it", async () => {
+    const out = join(dir, "save.js");
+    await flash(parseFlashArgs(["--board", "esp32", "--save", "--dry-run", out]));
+    const sent = readFileSync(out, "latin1");
+    const bundle = readFileSync(join(DIST, "esp32.js"), "latin1");
+    // run what would be sent against a recording Storage, as the board would
+    const files: Record<string, string> = {}, loaded: string[] = [];
+    const Storage = {
+      write(name: string, data: string, offset?: number, size?: number) {
+        if (offset === 0 || offset === undefined) files[name] = "";
+        expect(offset ?? 0).toBe(files[name].length);
+        files[name] += data;
+        if (size !== undefined) expect(size).toBe(bundle.length);
+      },
+    };
+    new Function("require", "load", sent)((m: string) => (m === "Storage" ? Storage : null), (f: string) => loaded.push(f));
+    expect(files[".bootcde"]).toBe(bundle);
+    expect(loaded).toEqual([".bootcde"]);
+  }, 60000);
+});
