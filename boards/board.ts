@@ -6,6 +6,9 @@ import type { Clock, Transport } from "../src/mqtt/port";
 export type Pin = string | number;
 
 export interface Pins {
+  /** configure a pin: "in" input, "up"/"down" input with pull-up/down, "out" push-pull output.
+   *  Optional before write/read/watch (they set a default mode), needed for pull-ups. */
+  mode(pin: Pin, m: "in" | "up" | "down" | "out"): void;
   /** digital output; `v` true = high */
   write(pin: Pin, v: boolean): void;
   /** digital input level */
@@ -26,7 +29,8 @@ export interface Network {
   start(o: NetOptions): void;
   /** true while the board has an IP link */
   up(): boolean;
-  /** "up" / "down" */
+  /** "up" / "down", on each change. Register before start(): start() emits "up" (possibly at once,
+   *  from inside start) when the link is, or comes, up. */
   on(ev: string, fn: () => void): void;
 }
 

@@ -1,0 +1,6 @@
+// ESP32 running Espruino: WiFi (MAC as id), TCP and TLS sockets, pins, Storage.
+import type { Board } from "./board";
+import { espruinoBoard, wifi } from "./espruino-common";
+
+var w = wifi();
+export const board: Board = espruinoBoard("esp32", w.net, w.id, w.rssi, true);

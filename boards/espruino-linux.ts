@@ -1,0 +1,34 @@
+// Espruino built for Linux (Raspberry Pi and the like): the OS owns the network, so it is always up.
+// Id: the first real MAC in /sys/class/net, else an id made once and kept in Storage. Math.random and
+// getSerial() give the same values in every Espruino process on Linux, so the made id mixes in the
+// clock's microseconds too.
+import type { Board } from "./board";
+import { need } from "../src/index";
+import { alwaysUp, espruinoBoard } from "./espruino-common";
+
+declare var getTime: () => number;
+
+var id = "";
+function linuxId(): string {
+  var fs: any, l: string[], i: number, m: string, S: any;
+  if (id) return id;
+  try {
+    fs = need("fs");
+    l = fs.readdirSync("/sys/class/net").sort();
+    for (i = 0; i < l.length && !id; i++) {
+      m = ("" + fs.readFileSync("/sys/class/net/" + l[i] + "/address")).split(":").join("").substr(0, 12).toLowerCase();
+      if (l[i] != "lo" && m.length == 12 && m != "000000000000") id = m;
+    }
+  } catch (e) {}
+  if (!id) {
+    S = need("Storage");
+    id = S.readJSON("mq.id", true) || "";
+    if (!id) {
+      for (i = 0; i < 3; i++) id += ("00000" + Math.floor((Math.random() + getTime() * 1e6 % 1e6 / 1e6) % 1 * 0x1000000).toString(16)).substr(-4);
+      S.writeJSON("mq.id", id);
+    }
+  }
+  return id;
+}
+
+export const board: Board = espruinoBoard("espruino-linux", alwaysUp(), linuxId, function () { return null; }, true);

@@ -1,0 +1,182 @@
+// IoT.js (JerryScript + libuv, Linux or NuttX): modules net, gpio, adc, pwm (the 1.0 openSync API).
+// Its sockets speak Buffers and encode strings as CESU-8, so bytes cross that edge byte by byte
+// (IoT.js Buffers have no latin1 encoding and no guaranteed index access: readUInt8 / new Buffer(array)).
+// The network belongs to the OS: always up.
+import type { Board, Network, Pin, Pins } from "./board";
+import type { Transport } from "../src/mqtt/port";
+import { need } from "../src/index";
+import { E, err } from "../src/mqtt/errors";
+
+declare var Buffer: any;
+declare var process: any;
+
+/** IoT.js ADC readings are raw counts: full scale of a 12-bit converter */
+var ADC_MAX = 4095;
+
+function str(b: any): string {
+  var r = "", i = 0;
+  if (typeof b == "string") return b;
+  for (; i < b.length; i++) r += String.fromCharCode(b.readUInt8(i));
+  return r;
+}
+
+var tcp: Transport = function (host, port, ev) {
+  var s = need("net").connect({ host: host, port: port }, function () { ev.open(); });
+  s.on("data", function (d: any) { ev.data(str(d)); });
+  s.on("error", function (e: any) { ev.close(err(E.TRANSPORT, "socket error: " + (e && e.message || e))); });
+  s.on("close", function () { ev.close(); });
+  return {
+    // (inline, not a helper: the minifier would make a single-use helper a closure per call)
+    write: function (d: string) {
+      var a: number[] = [], i = 0;
+      for (; i < d.length; i++) a[i] = d.charCodeAt(i) & 255;
+      s.write(new Buffer(a));
+    },
+    close: function () { s.end(); s.destroy(); },
+  };
+};
+
+// opened GPIO pins, one direction at a time; PWM and ADC channels
+var gpios: { [p: string]: { g: any; m: string } } = {}, pwms: { [p: string]: any } = {}, adcs: { [p: string]: any } = {};
+
+function gpio(p: Pin, m: string): any {
+  var G = need("gpio"), o = gpios[p];
+  if (o && o.m == m) return o.g;
+  if (o) o.g.closeSync();
+  o = gpios[p] = {
+    m: m,
+    g: G.openSync({
+      pin: +p,
+      direction: m == "out" ? G.DIRECTION.OUT : G.DIRECTION.IN,
+      mode: m == "up" ? G.MODE.PULLUP : m == "down" ? G.MODE.PULLDOWN : G.MODE.NONE,
+      edge: G.EDGE && G.EDGE.BOTH,
+    }),
+  };
+  return o.g;
+}
+
+function level(p: Pin): boolean {
+  var o = gpios[p];
+  return !!(o ? o.g : gpio(p, "in")).readSync();
+}
+
+var pins: Pins = {
+  mode: function (p, m) { gpio(p, m); },
+  write: function (p, v) { gpio(p, "out").writeSync(v); },
+  read: level,
+  // on Linux the pin is the sysfs device path of the channel, on NuttX its number
+  analog: function (p) {
+    var a = adcs[p] || (adcs[p] = need("adc").openSync(typeof p == "string" ? { device: p } : { pin: p }));
+    return a.readSync() / ADC_MAX;
+  },
+  pwm: function (p, d, f) {
+    var w = pwms[p];
+    if (!w) {
+      w = pwms[p] = need("pwm").openSync({ pin: +p, period: 1 / (f || 1000), dutyCycle: d });
+      w.setEnableSync(true);
+    } else if (f) w.setFrequencySync(f);
+    w.setDutyCycleSync(d);
+  },
+  // edges from the pin's "change" event where the port has one, else a 20 ms poll; reported once the
+  // level has been stable for `ms` (like Espruino's debounce)
+  watch: function (p, fn, ms) {
+    var g = gpios[p] && gpios[p].m != "out" ? gpios[p].g : gpio(p, "in"), last = level(p), t: any = 0,
+      h: any = { i: 0, f: 0 };
+    function settle() {
+      var v = level(p);
+      t = 0;
+      if (v != last) { last = v; fn(v); }
+    }
+    function edge() {
+      if (t) clearTimeout(t);
+      t = ms ? setTimeout(settle, ms) : 0;
+      if (!ms) settle();
+    }
+    function poll() {
+      var v = level(p);
+      if (v != h.v) { h.v = v; edge(); }
+    }
+    h.v = last;
+    if (g.on) { g.on("change", edge); h.f = edge; } else h.i = setInterval(poll, 20);
+    h.g = g;
+    return h;
+  },
+  unwatch: function (h) {
+    if (!h) return;
+    if (h.i) clearInterval(h.i);
+    if (h.f && h.g.removeListener) h.g.removeListener("change", h.f);
+  },
+};
+
+var ls: Array<() => void> = [];
+var net: Network = {
+  start: function () { for (var i = 0; i < ls.length; i++) ls[i](); },
+  up: function () { return true; },
+  on: function (e, fn) { if (e == "up") ls.push(fn); },
+};
+
+// a small JSON file in the working directory keeps the store (and a made id) across restarts
+var FILE = "mqtt-mcu-store.json", data: { [k: string]: string } | null = null;
+function load(): { [k: string]: string } {
+  if (!data) {
+    data = {};
+    try { data = JSON.parse(str(need("fs").readFileSync(FILE))); } catch (e) {}
+  }
+  return data!;
+}
+
+var t0 = Date.now(), id = "";
+function devId(): string {
+  var fs: any, l: string[], i: number, m: string;
+  if (id) return id;
+  try {
+    // the first real MAC address (Linux)
+    fs = need("fs");
+    l = fs.readdirSync("/sys/class/net").sort();
+    for (i = 0; i < l.length && !id; i++) {
+      m = str(fs.readFileSync("/sys/class/net/" + l[i] + "/address")).split(":").join("").substr(0, 12).toLowerCase();
+      if (l[i] != "lo" && m.length == 12 && m != "000000000000") id = m;
+    }
+  } catch (e) {}
+  if (!id) {
+    id = board.store.get("id") || "";
+    if (!id) {
+      for (i = 0; i < 3; i++) id += ("0000" + Math.floor(Math.random() * 0x10000).toString(16)).substr(-4);
+      board.store.set("id", id);
+    }
+  }
+  return id;
+}
+
+export const board: Board = {
+  name: "iotjs",
+  id: devId,
+  net: net,
+  tcp: tcp,
+  clock: {
+    now: function () { return Date.now(); },
+    setTimer: function (fn, ms) { return setTimeout(fn, ms); },
+    clearTimer: function (t) { if (t) clearTimeout(t); },
+  },
+  pins: pins,
+  store: {
+    get: function (k) { var v = load()[k]; return v == null ? undefined : v; },
+    set: function (k, v) {
+      var d = load();
+      if (d[k] === v) return;
+      d[k] = v;
+      try { need("fs").writeFileSync(FILE, JSON.stringify(d)); } catch (e) {}
+    },
+  },
+  diag: {
+    // IoT.js reports the JerryScript heap: free = size - allocated, where it has memoryUsage
+    mem: function () {
+      var u = process.memoryUsage ? process.memoryUsage() : null;
+      return u && u.heapTotal ? u.heapTotal - u.heapUsed : -1;
+    },
+    rssi: function () { return null; },
+    uptime: function () { return (Date.now() - t0) / 1000; },
+  },
+  reboot: function () { process.exit(1); },
+  log: function (m) { console.log(m); },
+};

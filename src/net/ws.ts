@@ -1,0 +1,191 @@
+// MQTT over WebSocket (RFC 6455) on top of any raw Transport (a board's tcp or tls): the HTTP
+// upgrade, masked binary frames out, a streaming frame parser in. It is itself a Transport, so the
+// MQTT client does not know. Payload bytes are handed to the client as they arrive (MQTT is a byte
+// stream: frame boundaries do not matter), so fragmented messages and 1-byte chunks cost nothing extra.
+import { E, err, MqttError } from "../mqtt/errors";
+import type { Link, Transport } from "../mqtt/port";
+
+export interface WsOptions {
+  /** request path; default "/mqtt" */
+  path?: string;
+  /** Sec-WebSocket-Protocol; default "mqtt" (MQTT 3.1.1 section 6) */
+  protocol?: string;
+  /** source of the key and the masks, in [0, 1); default Math.random */
+  random?: () => number;
+  /** pass `wsAccept` to check Sec-WebSocket-Accept. Off by default: it adds SHA-1 (~0.6 KB) to the
+   *  bundle and guards against a confused proxy, not an attacker (TLS does that). */
+  accept?: (key: string) => string;
+}
+
+var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** base64 of a binary string */
+export function base64(s: string): string {
+  var r = "", i = 0, n: number, l = s.length;
+  for (; i < l; i += 3) {
+    // past the end charCodeAt gives NaN, and NaN & 255 is 0
+    n = (s.charCodeAt(i) & 255) << 16 | (s.charCodeAt(i + 1) & 255) << 8 | s.charCodeAt(i + 2) & 255;
+    r += B64.charAt(n >> 18 & 63) + B64.charAt(n >> 12 & 63) + (i + 1 < l ? B64.charAt(n >> 6 & 63) : "=") + (i + 2 < l ? B64.charAt(n & 63) : "=");
+  }
+  return r;
+}
+
+function rol(x: number, n: number) { return x << n | x >>> 32 - n; }
+
+/** SHA-1 of a binary string, as a 20-byte binary string */
+export function sha1(s: string): string {
+  var n = s.length, blocks = (n + 8 >> 6) + 1, m: number[] = [], w: number[] = [],
+    h = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0], i: number, j: number, t: number,
+    a: number, b: number, c: number, d: number, e: number, r = "";
+  for (i = 0; i < blocks * 16; i++) m[i] = 0;
+  for (i = 0; i < n; i++) m[i >> 2] |= (s.charCodeAt(i) & 255) << 24 - (i & 3) * 8;
+  m[n >> 2] |= 0x80 << 24 - (n & 3) * 8;
+  m[blocks * 16 - 1] = n * 8;
+  for (i = 0; i < m.length; i += 16) {
+    a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4];
+    for (j = 0; j < 80; j++) {
+      w[j] = j < 16 ? m[i + j] : rol(w[j - 3] ^ w[j - 8] ^ w[j - 14] ^ w[j - 16], 1);
+      t = (rol(a, 5) + e + w[j] + (j < 20 ? (b & c | ~b & d) + 0x5a827999 : j < 40 ? (b ^ c ^ d) + 0x6ed9eba1 :
+        j < 60 ? (b & c | b & d | c & d) + 0x8f1bbcdc : (b ^ c ^ d) + 0xca62c1d6)) | 0;
+      e = d; d = c; c = rol(b, 30); b = a; a = t;
+    }
+    h[0] = h[0] + a | 0; h[1] = h[1] + b | 0; h[2] = h[2] + c | 0; h[3] = h[3] + d | 0; h[4] = h[4] + e | 0;
+  }
+  for (i = 0; i < 20; i++) r += String.fromCharCode(h[i >> 2] >>> 24 - (i & 3) * 8 & 255);
+  return r;
+}
+
+/** the Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 section 4.2.2) */
+export function wsAccept(key: string): string {
+  return base64(sha1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
+}
+
+function rbyte(rnd: () => number) { return rnd() * 256 & 255; }
+
+/** WebSocket transport over `inner` (host and port are the broker's websocket listener). */
+export function wsTransport(inner: Transport, o?: WsOptions): Transport {
+  var op = o || {}, rnd = op.random || Math.random;
+  return function (host, port, ev) {
+    var key = "", i = 0, hs: string | null = "", done = false, asked = false, opened = false, closing = false,
+      h = "", hn = 2, left = -1, opc = 0, frag = false, ctl = "", l: Link | null = null, K = [0, 0, 0, 0];
+    for (; i < 16; i++) key += String.fromCharCode(rbyte(rnd));
+    key = base64(key);
+
+    function end(e?: MqttError) {
+      if (done) return;
+      done = true;
+      if (l) try { l.close(); } catch (x) {}
+      ev.close(e);
+    }
+    // one frame, FIN set, masked with a fresh key (RFC 6455 section 5.3); built inline, not in a helper
+    // a minifier could turn into a closure per call
+    function send(c: number, d: string) {
+      var n = d.length, f = String.fromCharCode, j = 0, r: string;
+      if (!l || closing) return;
+      for (; j < 4; j++) K[j] = rbyte(rnd);
+      r = f(128 | c) + (n < 126 ? f(128 | n) : n < 65536 ? f(254, n >> 8, n & 255) :
+        f(255, 0, 0, 0, 0, n >>> 24, n >> 16 & 255, n >> 8 & 255, n & 255)) + f(K[0], K[1], K[2], K[3]);
+      for (j = 0; j < n; j++) r += f(d.charCodeAt(j) ^ K[j & 3]);
+      l.write(r);
+    }
+    // a protocol violation: say why with a close frame (1002), then drop the link
+    function fail(why: string, code?: number) {
+      code = code || 1002;
+      try { send(8, String.fromCharCode(code >> 8, code & 255)); } catch (x) {}
+      closing = true;
+      end(err(E.TRANSPORT, "websocket: " + why));
+    }
+    function hello() {
+      if (!opened || !l || asked) return;
+      asked = true;
+      l.write("GET " + (op.path || "/mqtt") + " HTTP/1.1\r\nHost: " + host + ":" + port +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+        "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + (op.protocol || "mqtt") + "\r\n\r\n");
+    }
+    function upgrade(d: string) {
+      var at: number, head: string, line: string, acc: string;
+      hs += d;
+      at = hs!.indexOf("\r\n\r\n");
+      if (at < 0) {
+        if (hs!.length > 4096) fail("upgrade response too long");
+        return;
+      }
+      head = hs!.substr(0, at);
+      d = hs!.substr(at + 4);
+      hs = null;
+      line = head.split("\r\n")[0];
+      if (line.substr(9, 3) != "101") return end(err(E.TRANSPORT, "websocket upgrade refused: " + line));
+      if (op.accept) {
+        at = head.toLowerCase().indexOf("\r\nsec-websocket-accept:");
+        acc = at < 0 ? "" : head.substr(at + 23).split("\r\n")[0].split(" ").join("");
+        if (acc != op.accept(key)) return end(err(E.TRANSPORT, "websocket upgrade: bad Sec-WebSocket-Accept"));
+      }
+      ev.open();
+      if (d.length) frames(d);
+    }
+    function frameEnd() {
+      var code: number;
+      left = -1;
+      if (opc == 9) send(10, ctl);
+      else if (opc == 8) {
+        code = ctl.length > 1 ? ctl.charCodeAt(0) << 8 | ctl.charCodeAt(1) : 1005;
+        // echo the close (RFC 6455 section 5.5.1), then drop the link
+        try { send(8, ctl.substr(0, 2)); } catch (x) {}
+        closing = true;
+        end(err(E.TRANSPORT, "websocket closed by the server (" + code + (ctl.length > 2 ? " " + ctl.substr(2) : "") + ")"));
+      }
+      ctl = "";
+    }
+    function frames(d: string) {
+      var j = 0, n: number, p: string, b0: number, b1: number;
+      while (j < d.length && !done) {
+        if (left < 0) {
+          // header bytes, one at a time: at most 10 of them (a server never masks)
+          h += d.charAt(j++);
+          b1 = h.charCodeAt(1) & 127;
+          if (h.length == 2) hn = b1 == 126 ? 4 : b1 == 127 ? 10 : 2;
+          if (h.length < hn) continue;
+          b0 = h.charCodeAt(0);
+          b1 = h.charCodeAt(1);
+          opc = b0 & 15;
+          n = b1 & 127;
+          if (n > 125) for (n = 0, p = h.substr(2); p; p = p.substr(1)) n = n * 256 + p.charCodeAt(0);
+          h = "";
+          hn = 2;
+          p = b0 & 112 ? "reserved bits set" : b1 & 128 ? "masked frame from the server" : n > 0x7fffffff ? "frame too big" :
+            opc & 8 ? (b0 & 128 && n < 126 ? (opc > 10 ? "unknown opcode " + opc : "") : "bad control frame") :
+            opc == 1 ? "text frame (MQTT needs binary) [MQTT-6.0.0-1]" :
+            (opc == 2 ? frag : opc || !frag) ? (opc > 2 ? "unknown opcode " + opc : "bad fragmentation") : "";
+          if (p) return fail(p, opc == 1 ? 1003 : 1002);
+          if (!(opc & 8)) frag = !(b0 & 128);
+          left = n;
+          if (!n) frameEnd();
+          continue;
+        }
+        n = Math.min(left, d.length - j);
+        p = j || n < d.length ? d.substr(j, n) : d;
+        j += n;
+        left -= n;
+        if (opc & 8) ctl += p; else ev.data(p);
+        if (!left) frameEnd();
+      }
+    }
+
+    l = inner(host, port, {
+      open: function () { opened = true; hello(); },
+      data: function (d) { if (!done) { if (hs != null) upgrade(d); else frames(d); } },
+      close: function (e) { end(e || (hs != null ? err(E.TRANSPORT, "websocket: connection closed before the upgrade") : undefined)); },
+    });
+    if (done) { try { l.close(); } catch (x) {} }
+    hello();
+    return {
+      write: function (d: string) { send(2, d); },
+      close: function () {
+        try { send(8, "\x03\xe8"); } catch (x) {} // 1000: normal closure
+        closing = true;
+        done = true;
+        l!.close();
+      },
+    };
+  };
+}
