@@ -4,7 +4,7 @@
 // then the size table is printed. Output: dist/<board>.js and dist/mqtt-mcu.core.js.
 import * as esbuild from "esbuild";
 import swc from "@swc/core";
-import { mkdirSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,10 +15,9 @@ export const DIST = join(ROOT, "dist");
 /** Size budgets in bytes (minified), enforced by test/bundle/size.test.ts and shown here. */
 export const BUDGETS = { "mqtt-mcu.core.js": 6000, "esp8266.js": 12000 };
 
-/** Boards that have a file in boards/ (board.ts is the interface). */
+/** The boards: one file each in boards/, and their pins in boards/pins.json. */
 export function boardNames() {
-  return readdirSync(join(ROOT, "boards")).filter((f) => f.endsWith(".ts") && f !== "board.ts" && !f.endsWith(".d.ts"))
-    .map((f) => f.slice(0, -3)).sort();
+  return Object.keys(JSON.parse(readFileSync(join(ROOT, "boards/pins.json"), "utf8"))).filter((b) => !b.startsWith("_")).sort();
 }
 
 // swc: ES5, loose, and assumptions that keep iterator/Symbol helpers out.
