@@ -1,7 +1,7 @@
 // The MQTT 3.1.1 client state machine. It meets the world only through its port: a socket factory
 // (options.transport) and a clock (options.clock). No globals, no I/O of its own.
 import { CONNACK, CONNECT, DISCONNECT, encode, NAMES, Packet, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Will } from "./packets";
-import { createDecoder } from "./decoder";
+import { createDecoder, Decoder } from "./decoder";
 import { E, err, MqttError } from "./errors";
 import { matches, validTopic } from "./topic";
 import { toBytes } from "./utf8";
@@ -71,20 +71,20 @@ export function createClient(o: ClientOptions): Client {
     link: Link | null = null, opened = false, gen = 0, ended = false, authFail = false,
     attempt = 0, upAt = 0, lastIn = 0, lastOut = 0, pingOut = false, nid = 0,
     tConn: any, tKa: any, tRe: any,
-    dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError),
+    dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
     tmp: Msg = { type: PUBLISH, n: 0 }; // QoS 0 sends reuse one packet object
 
   var c: Client = {
     connected: false,
     connect: function () {
       ended = false;
-      if (!link && !tRe) open();
+      start();
       return c;
     },
     publish: function (topic, payload, opts, cb) {
       if (typeof opts == "function") { cb = opts; opts = 0 as any; }
-      var op: any = opts || {}, qos = op.qos | 0, why = validTopic(topic, false), m: Msg;
-      if (why || qos < 0 || qos > 2) return fail(cb, err(E.TOPIC, "publish " + topic + ": " + (why ? why[1] + " [" + why[0] + "]" : "QoS " + qos)), c);
+      var op: any = opts || {}, qos = op.qos | 0, m: Msg;
+      if (bad(topic, false, qos, cb)) return c;
       m = { type: PUBLISH, topic: topic, payload: toBytes(payload), qos: qos, retain: !!op.retain, cb: cb, n: 0 };
       m.n = m.payload!.length + topic.length + 4;
       if (c.connected && !outq.length && (!qos || infl.length < imax)) send1(m);
@@ -93,19 +93,22 @@ export function createClient(o: ClientOptions): Client {
     },
     subscribe: function (filter, opts, cb) {
       if (typeof opts == "function") { cb = opts; opts = 0 as any; }
-      var op: any = opts || {}, fs = typeof filter == "string" ? [filter] : filter, list = [], i: number, why;
-      for (i = 0; i < fs.length; i++) {
-        if ((why = validTopic(fs[i], true)) || op.qos > 2) return fail(cb, err(E.TOPIC, "subscribe " + fs[i] + ": " + (why ? why[1] : "QoS " + op.qos)), c);
-        list.push({ topic: fs[i], qos: op.qos | 0 });
-        if (op.handler) handlers[fs[i]] = op.handler;
+      var op: any = opts || {}, fs = filters(filter, op.qos, cb), list = [], i: number;
+      if (fs) {
+        for (i = 0; i < fs.length; i++) {
+          list.push({ topic: fs[i], qos: op.qos | 0 });
+          if (op.handler) handlers[fs[i]] = op.handler;
+        }
+        request({ type: SUBSCRIBE, subs: list }, cb);
       }
-      request({ type: SUBSCRIBE, subs: list }, cb);
       return c;
     },
     unsubscribe: function (filter, cb) {
-      var fs = typeof filter == "string" ? [filter] : filter, i: number;
-      for (i = 0; i < fs.length; i++) { delete handlers[fs[i]]; delete subs[fs[i]]; }
-      request({ type: UNSUBSCRIBE, topics: fs }, cb);
+      var fs = filters(filter, 0, cb), i: number;
+      if (fs) {
+        for (i = 0; i < fs.length; i++) { delete handlers[fs[i]]; delete subs[fs[i]]; }
+        request({ type: UNSUBSCRIBE, topics: fs }, cb);
+      }
       return c;
     },
     end: function (force, cb) {
@@ -128,22 +131,35 @@ export function createClient(o: ClientOptions): Client {
   };
 
   // ---- events and callbacks: an exception in application code never breaks the state machine ----
-  function safe(fn: Function, a?: any, b?: any, x?: any) {
-    try { fn(a, b, x); } catch (e) { if (fn != onError) emit("error", err(E.HANDLER, "handler threw: " + ((e as any).message || e))); }
+  // (what an `error` listener throws is dropped rather than looping)
+  function safe(fn: Function, a?: any, b?: any, x?: any, ev?: string) {
+    try { fn(a, b, x); } catch (e) { if (ev != "error") emit("error", err(E.HANDLER, "handler threw: " + ((e as any).message || e))); }
   }
-  function onError() {}
   function emit(ev: string, a?: any, b?: any, x?: any) {
     var l = listeners[ev], i = 0;
-    for (; l && i < l.length; i++) safe(ev == "error" ? guard(l[i]) : l[i], a, b, x);
+    for (; l && i < l.length; i++) safe(l[i], a, b, x, ev);
   }
-  // errors raised by error listeners are dropped rather than looping
-  function guard(fn: Function) { return function (a: any) { try { fn(a); } catch (e) {} } as any; }
   function fail(cb: Callback | undefined, e: MqttError, r?: any) {
     if (cb) safe(cb, e); else emit("error", e);
     return r;
   }
+  // An invalid topic, filter or QoS from the application: reported, true.
+  function bad(t: string, filter: boolean, qos: any, cb?: Callback) {
+    var why = validTopic(t || "", filter);
+    if (why || qos > 2 || qos < 0) return fail(cb, err(E.TOPIC, "topic " + t + ": " + (why ? why[1] + " [" + why[0] + "]" : "QoS " + qos)), 1);
+  }
+  // A filter list to (un)subscribe, or null when it is empty or has a bad filter or QoS (reported):
+  // an empty or invalid SUBSCRIBE/UNSUBSCRIBE is a protocol violation, resent after every reconnect.
+  function filters(filter: string | string[], qos: any, cb?: Callback) {
+    var fs = typeof filter == "string" ? [filter] : filter || [], i = 0;
+    for (; !i || i < fs.length; i++) if (bad(fs[i], true, qos, cb)) return null;
+    return fs;
+  }
 
   // ---- connection lifecycle ----
+  function start() {
+    if (!link && !tRe && !ended) open();
+  }
   function open() {
     var my = ++gen, l: Link;
     opened = false;
@@ -175,22 +191,24 @@ export function createClient(o: ClientOptions): Client {
     if (link) try { link.close(); } catch (x) {}
     link = null;
     c.connected = false;
+    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
+    if (!ended && rc) {
+      if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
+      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials wait the max
+      delay = Math.min(rmax, rmin * Math.pow(2, attempt + 1));
+      delay = authFail ? rmax : rmin + rnd() * (delay - rmin);
+      attempt++;
+      authFail = false;
+      tRe = clock.setTimer(reopen, delay);
+    }
     if (e) emit("error", e);
     emit("close");
     if (was) emit("offline");
-    if (ended || !rc) return;
-    if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
-    // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials wait the max
-    delay = Math.min(rmax, rmin * Math.pow(2, attempt + 1));
-    delay = authFail ? rmax : rmin + rnd() * (delay - rmin);
-    attempt++;
-    authFail = false;
-    tRe = clock.setTimer(reopen, delay);
   }
   function reopen() {
     tRe = 0;
     emit("reconnect");
-    open();
+    start(); // unless a listener ended the client or connected it already
   }
 
   function write(p: Packet) {
@@ -210,13 +228,17 @@ export function createClient(o: ClientOptions): Client {
   }
 
   // ---- incoming ----
+  // Both ignore what follows in a chunk after the link was dropped (a second lost() would plan a
+  // second retry).
   function onDecodeError(e: MqttError) {
+    if (!link) return;
     if (e.code == E.TOO_BIG) emit("error", e);
     else lost(e); // a protocol violation: close the link [MQTT-4.8.0-1]
   }
 
   function onPacket(p: Packet) {
     var t = p.type, m: Msg | undefined, i: number, a: Ack, e: MqttError | null = null, g: any[], f: string;
+    if (!link) return;
     lastIn = clock.now();
     pingOut = false;
     if (!c.connected) {
@@ -292,6 +314,7 @@ export function createClient(o: ClientOptions): Client {
       infl[i].dup = !!p.sessionPresent;
       write(infl[i].rel ? { type: PUBREL, id: infl[i].id } : infl[i]);
     }
+    if (!link) return; // a write failed: lost() ran, no keepalive timer, no `connect`
     if (ka) tKa = clock.setTimer(keepalive, ka);
     emit("connect", p);
     flush();
@@ -319,7 +342,7 @@ export function createClient(o: ClientOptions): Client {
       infl.push(m);
       write(m);
     } else {
-      tmp.topic = m.topic; tmp.payload = m.payload; tmp.qos = 0; tmp.retain = m.retain;
+      tmp.topic = m.topic; tmp.payload = m.payload; tmp.retain = m.retain;
       write(tmp);
       if (m.cb) safe(m.cb, null);
     }
@@ -340,7 +363,7 @@ export function createClient(o: ClientOptions): Client {
     var i: number, d: Msg, e: MqttError;
     while (outq.length >= qmax || queuedBytes + m.n > qbytes) {
       for (i = 0; i < outq.length && outq[i].qos; i++);
-      d = i < outq.length ? outq.splice(i, 1)[0] : m;
+      d = i < outq.length && m.n <= qbytes ? outq.splice(i, 1)[0] : m; // too big for any room: refuse it alone
       if (d != m) queuedBytes -= d.n;
       e = err(E.QUEUE_FULL, "queue full: dropped QoS " + d.qos + " message to " + d.topic);
       e.dropped = d.topic;
@@ -352,5 +375,6 @@ export function createClient(o: ClientOptions): Client {
     queuedBytes += m.n;
   }
 
+  dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError);
   return c;
 }
