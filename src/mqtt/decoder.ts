@@ -37,14 +37,14 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
           if (b & 128) {
             if (lb == 4) { // a fifth length byte: framing is lost
               state = 0;
-              onError(err(E.MALFORMED, (NAMES[first >> 4] || "packet") + ": remaining length over 4 bytes [MQTT-2.2.3]", first >> 4));
+              onError(err(E.MALFORMED, NAMES[first >> 4] + ": remaining length over 4 bytes [MQTT-2.2.3]", first >> 4));
             }
             continue;
           }
-          if (1 + lb + len > maxSize) { // whole packet: fixed header + body
-            need = len; state = 3;
-            onError(err(E.TOO_BIG, (NAMES[first >> 4] || "packet") + " of " + len + " bytes over maxPacketSize " + maxSize + ": skipped", first >> 4));
-            if (!need) state = 0;
+          if ((need = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
+            state = 3;
+            onError(err(E.TOO_BIG, NAMES[first >> 4] + " of " + need + " bytes over maxPacketSize " + maxSize + ": skipped", first >> 4));
+            if (!(need = len)) state = 0;
           } else if (!len) done("");
           else if (n - i >= len) { done(chunk.substring(i, i + len)); i += len; } // whole body here: no copy
           else { need = len; state = 2; }

@@ -7,7 +7,7 @@ import { validTopic } from "./topic";
 export const CONNECT = 1, CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7,
   SUBSCRIBE = 8, SUBACK = 9, UNSUBSCRIBE = 10, UNSUBACK = 11, PINGREQ = 12, PINGRESP = 13, DISCONNECT = 14;
 
-export const NAMES = ",CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT".split(",");
+export const NAMES = "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(","); // 0 and 15: reserved
 
 export interface Will { topic: string; payload?: any; qos?: number; retain?: boolean }
 export interface Packet {
@@ -103,7 +103,7 @@ function fromClient(op: string, p: Packet) {
       if (f & 1) fail("MQTT-3.1.2-3", "reserved connect flag set");
       x = f >> 3 & 3;
       if (x == 3) fail("MQTT-3.1.2-14", "will QoS 3");
-      if (!(f & 4) && (x || f & 32)) fail("MQTT-3.1.2-13", "will QoS or retain without a will");
+      if (!(f & 4) && (x || f & 32)) fail("MQTT-3.1.2-11", "will QoS or retain without a will");
       if (f & 64 && !(f & 128)) fail("MQTT-3.1.2-22", "password without a user name");
       p.clean = !!(f & 2);
       p.keepalive = rd16();

@@ -1,9 +1,11 @@
 // Topic names and filters: validation and matching (MQTT 3.1.1 section 4.7).
+import { encodeUtf8 } from "./utf8";
 
 /** null when valid, else [spec rule, what is wrong]. `s` is a JS string (not UTF-8 bytes). */
 export function validTopic(s: string, filter: boolean): string[] | null {
   if (!s.length) return ["MQTT-4.7.3-1", "empty topic"];
-  if (s.length > 21845 && over64k(s)) return ["MQTT-1.5.3", "topic over 65,535 bytes"];
+  // at most 3 bytes a UTF-16 unit: only long strings need encoding to be measured
+  if (s.length > 21845 && encodeUtf8(s).length > 65535) return ["MQTT-4.7.3-3", "topic over 65,535 bytes"];
   if (s.indexOf("\0") >= 0) return ["MQTT-4.7.3-2", "U+0000 in a topic"];
   var i = 0, c: string, n = s.length;
   for (; i < n; i++) {
@@ -15,13 +17,6 @@ export function validTopic(s: string, filter: boolean): string[] | null {
       return [c == "#" ? "MQTT-4.7.1-2" : "MQTT-4.7.1-3", "misplaced " + c + " in a filter"];
   }
   return null;
-}
-
-// UTF-8 length over 65,535? (Only asked for strings that could be: 3 bytes a char at most.)
-function over64k(s: string) {
-  var n = 0, i = 0, c: number;
-  for (; i < s.length; i++) { c = s.charCodeAt(i); n += c < 128 ? 1 : c < 2048 ? 2 : c >= 0xd800 && c < 0xdc00 ? 2 : 3; }
-  return n > 65535;
 }
 
 /** Does topic name `t` match filter `f`? Both valid. `+`/`#` at the first level skip `$` topics [MQTT-4.7.2-1]. */

@@ -32,7 +32,7 @@ export function decodeUtf8(b: string): string | null {
   while (i < b.length) {
     c = b.charCodeAt(i++);
     if (c < 128) { out += String.fromCharCode(c); continue; }
-    if (c >= 0xf0) { n = 3; c &= 7; min = 0x10000; }
+    if (c >= 0xf0) { n = 3; c &= 15; min = 0x10000; } // f8..ff keep bit 3: > U+10FFFF below
     else if (c >= 0xe0) { n = 2; c &= 15; min = 0x800; }
     else if (c >= 0xc0) { n = 1; c &= 31; min = 0x80; }
     else return null;
