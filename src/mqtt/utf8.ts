@@ -51,7 +51,7 @@ export function decodeUtf8(b: string): string | null {
 /** Application payload (string -> UTF-8, Uint8Array/Array/Buffer -> its bytes) as a binary string. */
 export function toBytes(p: any): string {
   if (p == null) return "";
-  if (typeof p != "object") return encodeUtf8("" + p);
+  if (typeof p == "string" || p.length == null) return encodeUtf8("" + p); // numbers, booleans too (no typeof "object": swc would add a Symbol helper)
   var out = "", i = 0;
   // chunks of 200: some engines (mujs) cap apply() arguments
   for (; i < p.length; i += 200) out += String.fromCharCode.apply(null, p.subarray ? p.subarray(i, i + 200) : p.slice(i, i + 200));
