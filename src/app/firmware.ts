@@ -1,0 +1,112 @@
+// The firmware: config + board -> a device on MQTT. Actuators go to their safe state at once, the
+// sensor loop starts (telemetry is queued by the client while offline), and every connect announces
+// the device: status online, actuator states (after the last ones were restored), Home Assistant
+// discovery. Nothing from secrets (WiFi/MQTT passwords, TLS keys) is ever logged or published.
+import type { Board } from "../../boards/board";
+import type { Config } from "./config";
+import { createClient, Client } from "../mqtt/client";
+import { decodeUtf8 } from "../mqtt/utf8";
+import { wsTransport } from "../net/ws";
+import { Actuator, actuators, drive, find, parse, stateOf } from "./actuators";
+import { STATUS, will } from "./availability";
+import { commands } from "./commands";
+import { discovery } from "./discovery";
+import { telemetry } from "./telemetry";
+
+declare const __WS__: boolean, __HA__: boolean, __STORE__: boolean;
+
+export interface Firmware {
+  /** the device id in use (config id, or the board's) */
+  id: string;
+  client: Client;
+  actuators: Actuator[];
+  /** publish telemetry now */
+  telemetry(): void;
+  /** stop the loop and drop the link without DISCONNECT (as a power cut: the broker sends the will) */
+  stop(): void;
+}
+
+export function start(c: Config, b: Board): Firmware {
+  var id = c.id || b.id(), base = c.base + "/" + id + "/", m = c.broker, clk = b.clock,
+    ha = (typeof __HA__ == "undefined" || __HA__) && c.ha, tr = m.tls ? b.tls!(m.tls) : b.tcp,
+    acts = actuators(c.actuators, b), restoring = c.restore == "retained", touched: { [n: string]: number } = {},
+    store = (typeof __STORE__ == "undefined" || __STORE__) && c.restore == "storage",
+    connects = 0, timer: any = 0, i: number, s: any, client: Client;
+
+  function pub(topic: string, p: string, retain?: boolean) {
+    client.publish(base + topic, p, { retain: retain });
+  }
+
+  // error topic: what was rejected and why
+  function report(kind: string, name: string, why: string, p?: string | null) {
+    var o: any = {};
+    o[kind] = name;
+    if (p !== undefined) o.payload = p == null ? null : p.substr(0, 64);
+    o.error = why;
+    pub("error", JSON.stringify(o));
+  }
+
+  function set(a: Actuator, v: number) {
+    touched[a.c.name] = 1;
+    drive(a, v, b);
+    pub("state/" + a.c.name, stateOf(a), true);
+    if (store) b.store.set("a." + a.c.name, "" + v);
+  }
+
+  function announce() {
+    for (var j = 0; j < acts.length; j++) pub("state/" + acts[j].c.name, stateOf(acts[j]), true);
+    if (ha) discovery(c, id, b.name, function (t, json) { client.publish(t, json, { retain: true }); });
+  }
+
+  // restore: the value kept in Storage now; the retained state topic once connected (below)
+  for (i = 0; store && i < acts.length; i++)
+    if ((s = b.store.get("a." + acts[i].c.name)) != null && typeof (s = parse(s, acts[i])) == "number") drive(acts[i], s, b);
+
+  if (m.ws && (typeof __WS__ == "undefined" || __WS__)) tr = wsTransport(tr, { path: m.ws });
+  client = createClient({
+    host: m.host, port: m.port, transport: tr, clock: clk, clientId: id, username: m.username, password: m.password,
+    keepalive: m.keepalive, will: will(base), queue: m.queue,
+  });
+
+  var tele = telemetry(c, b, function (o: any) {
+    o.uptime = Math.round(b.diag.uptime());
+    o.mem = b.diag.mem();
+    o.rssi = b.diag.rssi();
+    o.reconnects = connects > 1 ? connects - 1 : 0;
+    pub("telemetry", JSON.stringify(o));
+  }, function (name, why) { report("sensor", name, why); });
+
+  client.on("error", function (e: any) { b.log("mqtt " + e.code + ": " + e.message); });
+  client.on("message", function (t: string, p: string) {
+    var a = find(acts, t.substr(base.length + 6));
+    // a retained state from before the reboot, unless a command came first
+    if (restoring && t.indexOf(base + "state/") == 0 && a && !touched[a.c.name] && typeof (p = parse(decodeUtf8(p), a) as any) == "number") drive(a, p as any, b);
+  });
+  client.on("connect", function () {
+    connects++;
+    pub(STATUS, "online", true);
+    if (restoring) {
+      // the broker answers SUBSCRIBE with the retained states, then the UNSUBSCRIBE: restore is complete
+      client.subscribe(base + "state/+");
+      client.unsubscribe(base + "state/+", function () { restoring = false; announce(); });
+    } else timer = clk.setTimer(announce, 0); // after the client has sent what was queued offline
+  });
+  client.subscribe(base + "cmd/+", {
+    handler: commands(acts, set, tele.now, function (name, p, why) { report("cmd", name, why, p); }),
+  });
+
+  b.net.on("up", function () { client.connect(); });
+  b.net.start(c.wifi || {});
+
+  return {
+    id: id,
+    client: client,
+    actuators: acts,
+    telemetry: tele.now,
+    stop: function () {
+      tele.stop();
+      clk.clearTimer(timer);
+      client.end(true);
+    },
+  };
+}

@@ -1,0 +1,87 @@
+// The sensor loop: every `poll` ms read every sensor (sync or async), and hand one object of readings to
+// `send` when the interval is due, when a value moved beyond its deadband, when an input edge asked for
+// it, or when now() was called. A failing sensor reads null and its error goes to `fail` (once per new
+// error, not every poll); the loop never stops for it.
+import type { Board } from "../../boards/board";
+import type { Config } from "./config";
+import { DRIVERS, Driver, Reading } from "./sensors";
+
+export interface Telemetry {
+  /** read and send now */
+  now(): void;
+  stop(): void;
+}
+
+export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Reading }) => void, fail: (sensor: string, why: string) => void): Telemetry {
+  var clk = b.clock, list = c.sensors, drv: Driver[] = [], last: Reading[] = [], vals: Reading[] = [], errs: string[] = [],
+    watches: any[] = [], sent = -1e15, busy = 0, force = false, timer: any = 0, i: number;
+
+  function broken(why: string): Driver { return { read: function () { throw why; } }; }
+
+  function settle() {
+    var now = clk.now(), due = force || now - sent >= c.interval - c.poll / 2, o: any = {}, j: number, s, v, p;
+    if (--busy) return;
+    for (j = 0; j < list.length; j++) {
+      s = list[j]; v = vals[j]; p = last[j];
+      if (s.deadband != null && (typeof v == "number" && typeof p == "number" ? Math.abs(v - p) > s.deadband : v !== p)) due = true;
+      o[s.name] = v;
+    }
+    if (!due) return;
+    force = false;
+    sent = now;
+    for (j = 0; j < list.length; j++) last[j] = vals[j];
+    send(o);
+  }
+
+  function readOne(j: number) {
+    var called = 0, r = list[j].round || 100, v: any;
+    function done(x: Reading, e?: string) {
+      if (called++) return;
+      if (typeof x == "number" && !isFinite(x)) x = null;
+      if (x == null) e = e || "no reading";
+      else if (typeof x == "number") x = Math.round(x * r) / r;
+      vals[j] = x;
+      if (e && errs[j] != e) fail(list[j].name, e);
+      errs[j] = e || "";
+      settle();
+    }
+    try { v = drv[j].read(done); } catch (e) { return done(null, "" + ((e as any).message || e)); }
+    if (v !== undefined) done(v);
+  }
+
+  function round() {
+    var j = 0;
+    if (busy) return; // a slow sensor is still reading: this round folds into that one
+    busy = list.length + 1;
+    for (; j < list.length; j++) readOne(j);
+    settle();
+  }
+
+  function tick() {
+    timer = clk.setTimer(tick, c.poll);
+    round();
+  }
+
+  function now() {
+    force = true;
+    round();
+  }
+
+  for (i = 0; i < list.length; i++) {
+    try {
+      drv[i] = DRIVERS[list[i].type](list[i], b);
+      if (drv[i].watch) watches.push(drv[i].watch!(now));
+    } catch (e) {
+      drv[i] = broken("driver " + list[i].type + ": " + ((e as any).message || e));
+    }
+  }
+  tick();
+
+  return {
+    now: now,
+    stop: function () {
+      clk.clearTimer(timer);
+      for (i = 0; i < watches.length; i++) if (watches[i]) b.pins.unwatch(watches[i]);
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// Build-time config validation (build/config.mjs): every mistake fails with a message naming the key,
+// defaults are filled in, secrets are merged but never echoed.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, EXAMPLE, firmwareDefines, loadConfig, validateConfig } from "../../build/config.mjs";
+
+const ROOT = join(__dirname, "../..");
+const base = () => ({ broker: { host: "10.0.0.2" } });
+/** the problems validateConfig reports for `cfg` (none: []) */
+function problems(cfg: any, board = "esp8266", secrets: any = {}): string[] {
+  try { validateConfig(cfg, board, secrets); return []; } catch (e: any) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e.errors;
+  }
+}
+
+describe("config: the example", () => {
+  for (const b of ["esp8266", "esp32", "espruino-linux", "iotjs", "host"])
+    it(`is valid for ${b}`, () => { expect(() => loadConfig(b, {})).not.toThrow(); });
+
+  it("takes the board's pin from a per-board map, and null leaves the entry out", () => {
+    expect(loadConfig("esp32", {}).sensors.find((s: any) => s.name == "light").pin).toBe("D34");
+    expect(loadConfig("esp8266", {}).sensors.find((s: any) => s.name == "light").pin).toBe("A0");
+    const linux = loadConfig("espruino-linux", {});
+    expect(linux.sensors.map((s: any) => s.name)).toEqual(["door"]);
+    expect(linux.actuators.map((s: any) => s.name)).toEqual(["relay"]);
+    expect(linux.ha.entities.map((e: any) => e[1])).not.toContain("lamp");
+  });
+
+  it("merges the example secrets", () => {
+    const c = loadConfig("esp8266", {});
+    expect(c.wifi).toEqual({ ssid: "my-wifi", password: "wifi-password-here" });
+    expect(c.broker.password).toBe("mqtt-password-here");
+  });
+});
+
+describe("config: defaults", () => {
+  it("fills in id, base, interval, restore, Home Assistant, port", () => {
+    const c = validateConfig(base(), "esp8266");
+    expect(c).toMatchObject({ id: "", base: "mcu", interval: 60000, poll: 60000, restore: "retained", sensors: [], actuators: [] });
+    expect(c.broker).toEqual({ host: "10.0.0.2", port: 1883, queue: { maxMessages: 10, maxBytes: 2048 } });
+    expect(c.ha.prefix).toBe("homeassistant");
+    expect(c.ha.entities.map((e: any) => e[1])).toEqual(["rssi", "uptime"]);
+  });
+
+  it("picks the port from tls and websocket", () => {
+    expect(validateConfig({ broker: { host: "h", tls: true } }, "esp32").broker.port).toBe(8883);
+    expect(validateConfig({ broker: { host: "h", websocket: "/mqtt" } }, "esp32").broker).toMatchObject({ port: 80, ws: "/mqtt" });
+    expect(validateConfig({ broker: { host: "h", websocket: "/mqtt", tls: true } }, "esp32").broker.port).toBe(443);
+  });
+
+  it("turns seconds into ms and polls often only when a deadband needs it", () => {
+    const c = validateConfig({ ...base(), interval: 10, sensors: [{ name: "t", type: "analog", pin: "A0", deadband: 0.5 }] }, "esp8266");
+    expect(c.interval).toBe(10000);
+    expect(c.poll).toBe(2000);
+    expect(c.sensors[0]).toEqual({ name: "t", type: "analog", pin: "A0", scale: 1, offset: 0, deadband: 0.5, round: 100 });
+  });
+
+  it("homeassistant: false turns discovery off; a prefix and diagnostics can be set", () => {
+    expect(validateConfig({ ...base(), homeassistant: false }, "esp8266").ha).toBeUndefined();
+    const c = validateConfig({ ...base(), homeassistant: { prefix: "ha", diagnostics: false } }, "esp8266");
+    expect(c.ha).toEqual({ prefix: "ha", entities: [] });
+  });
+
+  it("keys starting with _ are comments", () => {
+    expect(problems({ ...base(), _note: "x", sensors: [{ _why: "y", name: "a", type: "analog", pin: "A0" }] })).toEqual([]);
+  });
+});
+
+describe("config: errors name the key", () => {
+  it("unknown keys, at every level", () => {
+    const p = problems({ ...base(), colour: "red", broker: { host: "h", hots: "x" },
+      sensors: [{ name: "a", type: "analog", pin: "A0", scal: 2 }], actuators: [{ name: "r", type: "digital", pin: "D5", inverted: true }] });
+    expect(p).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^colour: unknown key/),
+      expect.stringMatching(/^broker\.hots: unknown key/),
+      expect.stringMatching(/^sensors\[0\]\.scal: unknown key/),
+      expect.stringMatching(/^actuators\[0\]\.inverted: unknown key/),
+    ]));
+  });
+
+  it("missing required fields", () => {
+    expect(problems({})).toEqual(["broker: is required"]);
+    expect(problems({ broker: {} })).toEqual(["broker.host: is required"]);
+    const p = problems({ ...base(), sensors: [{ type: "analog" }, { name: "x" }], actuators: [{ name: "r", type: "pwm" }] });
+    expect(p).toEqual(expect.arrayContaining(["sensors[0].name: is required", "sensors[0].pin: is required", "sensors[1].type: is required", "actuators[0].pin: is required"]));
+  });
+
+  it("wrong types and values", () => {
+    const p = problems({ ...base(), interval: "60", restore: "flash", base: "a/#", id: "my device",
+      broker: { host: "h", port: 70000 }, sensors: [{ name: "Temp", type: "analog", pin: "A0" }], actuators: [{ name: "l", type: "pwm", pin: "D5", max: 10 }] });
+    expect(p).toEqual(expect.arrayContaining([
+      "interval: must be a number",
+      expect.stringMatching(/^restore: must be one of "retained", "storage", "none"/),
+      expect.stringMatching(/^base: must be a topic without wildcards/),
+      expect.stringMatching(/^id: must be 1-32 of/),
+      "broker.port: must be 1..65535",
+      expect.stringMatching(/^sensors\[0\]\.name: "Temp" is not a valid name/),
+      expect.stringMatching(/^actuators\[0\]\.max: must be one of 1, 100/),
+    ]));
+  });
+
+  it("unknown sensor and actuator types", () => {
+    expect(problems({ ...base(), sensors: [{ name: "a", type: "bme280", pin: "D4" }] })).toEqual([expect.stringMatching(/^sensors\[0\]\.type: unknown sensor type "bme280" \(one of analog, digital/)]);
+    expect(problems({ ...base(), actuators: [{ name: "a", type: "servo", pin: "D4" }] })).toEqual([expect.stringMatching(/^actuators\[0\]\.type: unknown actuator type "servo"/)]);
+  });
+
+  it("pins the board does not have, or has but not for that use", () => {
+    expect(problems({ ...base(), actuators: [{ name: "r", type: "digital", pin: "D40" }] }, "esp32")).toEqual([expect.stringMatching(/^actuators\[0\]\.pin: board esp32 has no output pin "D40" \(output pins: D0, /)]);
+    expect(problems({ ...base(), sensors: [{ name: "a", type: "analog", pin: "D5" }] }, "esp8266")).toEqual(['sensors[0].pin: board esp8266 has no analog pin "D5" (analog pins: A0)']);
+    expect(problems({ ...base(), actuators: [{ name: "f", type: "pwm", pin: "D16" }] }, "esp8266")).toEqual([expect.stringMatching(/^actuators\[0\]\.pin: board esp8266 has no PWM pin "D16"/)]);
+    expect(problems({ ...base(), actuators: [{ name: "r", type: "digital", pin: "D34" }] }, "esp32")).toEqual([expect.stringMatching(/^actuators\[0\]\.pin: board esp32 has no output pin "D34"/)]);
+    expect(problems({ ...base(), sensors: [{ name: "b", type: "digital", pin: "D7" }] }, "esp8266")).toEqual(['sensors[0].pin: pin "D7" is reserved on board esp8266 (SPI flash)']);
+    expect(problems({ ...base(), actuators: [{ name: "r", type: "digital", pin: { esp32: "D5" } }] }, "esp8266")).toEqual([expect.stringMatching(/^actuators\[0\]\.pin: has no entry for board esp8266/)]);
+    // the host board takes any pin
+    expect(problems({ ...base(), actuators: [{ name: "r", type: "digital", pin: "anything" }] }, "host")).toEqual([]);
+  });
+
+  it("duplicate names, reserved names, pins used twice", () => {
+    const p = problems({ ...base(),
+      sensors: [{ name: "a", type: "analog", pin: "A0" }, { name: "uptime", type: "digital", pin: "D4" }],
+      actuators: [{ name: "a", type: "digital", pin: "D5" }, { name: "telemetry", type: "digital", pin: "D12" }, { name: "b", type: "digital", pin: "D5" }] });
+    expect(p).toEqual(expect.arrayContaining([
+      'sensors[1].name: "uptime" is reserved (the firmware uses it)',
+      'actuators[0].name: duplicate name "a" (also sensors[0].name)',
+      'actuators[1].name: "telemetry" is reserved (the firmware uses it)',
+      'actuators[2].pin: pin "D5" is already used by actuators[0].pin',
+    ]));
+  });
+
+  it("features the board lacks", () => {
+    expect(problems({ broker: { host: "h", tls: true } }, "esp8266")).toEqual(["broker.tls: board esp8266 has no TLS (use plain MQTT, or an ESP32)"]);
+    expect(problems({ ...base(), sensors: [{ name: "t", type: "ds18b20", pin: "1" }] }, "iotjs")).toEqual([expect.stringMatching(/^sensors\[0\]\.type: ds18b20 needs 1-Wire \(OneWire\), which board iotjs does not have/)]);
+    expect(problems({ ...base(), sensors: [{ name: "t", type: "temperature" }] }, "esp8266")).toEqual([expect.stringMatching(/^sensors\[0\]\.type: temperature needs an on-chip temperature sensor/)]);
+    expect(problems({ ...base(), sensors: [{ name: "t", type: "temperature" }] }, "esp32")).toEqual([]);
+  });
+
+  it("a DHT22 pin serves temperature and humidity once each; a 1-Wire bus many DS18B20", () => {
+    const dht = (v?: string) => ({ name: "d" + (v || "x"), type: "dht22", pin: "D4", value: v });
+    expect(problems({ ...base(), sensors: [dht("temperature"), dht("humidity")] })).toEqual([]);
+    expect(problems({ ...base(), sensors: [{ ...dht(), name: "a" }, { ...dht(), name: "b" }] })).toEqual([expect.stringMatching(/^sensors\[1\]\.value: the DHT22 on pin "D4" already reports temperature/)]);
+    expect(problems({ ...base(), sensors: [{ name: "a", type: "ds18b20", pin: "D4", index: 0 }, { name: "b", type: "ds18b20", pin: "D4", index: 1 }] })).toEqual([]);
+    expect(problems({ ...base(), sensors: [{ name: "a", type: "ds18b20", pin: "D4" }], actuators: [{ name: "r", type: "digital", pin: "D4" }] }))
+      .toEqual(['actuators[0].pin: pin "D4" is already used by sensors[0].pin']);
+  });
+});
+
+describe("config: secrets", () => {
+  const SECRET = "s3cr3t-Value!";
+  it("secrets in the device config are refused, naming the key, never the value", () => {
+    const p = problems({ wifi: { ssid: "w", password: SECRET }, broker: { host: "h", password: SECRET, key: SECRET } });
+    expect(p).toEqual(expect.arrayContaining([
+      "wifi.password: is a secret: put it in secrets.json, not in the device config",
+      "broker.password: is a secret: put it in secrets.json, not in the device config",
+      "broker.key: is a secret: put it in secrets.json, not in the device config",
+    ]));
+    expect(p.join("\n")).not.toContain(SECRET);
+  });
+
+  it("unknown or misplaced secrets are refused without echoing them", () => {
+    const p = problems({ broker: { host: "h" } }, "esp32", { wifi: { password: SECRET, pin: SECRET }, mqtt: { password: SECRET }, broker: { password: SECRET, ca: SECRET } });
+    expect(p).toEqual(expect.arrayContaining([
+      "secrets.wifi.pin: unknown key (expected one of password)",
+      expect.stringMatching(/^secrets\.mqtt: unknown key/),
+      "secrets.wifi.password: is set but the config has no wifi section",
+      "secrets.broker.password: is set but broker.username is not",
+      "secrets.broker.ca: is set but broker.tls is not true",
+    ]));
+    expect(p.join("\n")).not.toContain(SECRET);
+  });
+
+  it("merges passwords and TLS material (PEM text or a file beside secrets.json)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cfg-"));
+    try {
+      writeFileSync(join(dir, "device.json"), JSON.stringify({ wifi: { ssid: "w" }, broker: { host: "h", tls: true, username: "u" } }));
+      writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n");
+      writeFileSync(join(dir, "secrets.json"), JSON.stringify({ wifi: { password: "pw" }, broker: { password: "mp", ca: "ca.pem" } }));
+      const c = loadConfig("esp32", { file: join(dir, "device.json") });
+      expect(c.wifi.password).toBe("pw");
+      expect(c.broker).toMatchObject({ username: "u", password: "mp", tls: { ca: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n" } });
+      writeFileSync(join(dir, "secrets.json"), JSON.stringify({ broker: { ca: "missing.pem" } }));
+      expect(() => loadConfig("esp32", { file: join(dir, "device.json") })).toThrow(/secrets\.broker\.ca: file .*missing\.pem not found/);
+      writeFileSync(join(dir, "secrets.json"), '{ "wifi": { "password": "' + SECRET + '" ');
+      const e = (() => { try { loadConfig("esp32", { file: join(dir, "device.json") }); } catch (x: any) { return x.message; } })();
+      expect(e).toMatch(/secrets .*secrets\.json is not valid JSON$/);
+      expect(e).not.toContain(SECRET);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
+
+describe("config: the build", () => {
+  it("firmwareDefines: the config and the flags that keep unused parts out", () => {
+    const d = firmwareDefines("esp8266", {});
+    expect(d.__CONFIG__.broker.host).toBe("192.168.1.10");
+    expect(d).toMatchObject({ __ANALOG__: true, __DIGITAL__: true, __DS18B20__: false, __DHT22__: false, __TEMPERATURE__: false,
+      __PWM__: true, __HA__: true, __WS__: false, __STORE__: false });
+  });
+
+  it("a bad config fails `build.mjs` with the file and the key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cfg-"));
+    try {
+      const cfg = JSON.parse(readFileSync(EXAMPLE, "utf8"));
+      cfg.sensors[0].pin = "D99";
+      writeFileSync(join(dir, "device.json"), JSON.stringify(cfg));
+      const r = spawnSync(process.execPath, ["build/build.mjs", "--board", "esp8266", "--config", join(dir, "device.json"), "--quiet"], { cwd: ROOT, encoding: "utf8" });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("device.json");
+      expect(r.stderr).toContain('sensors[0].pin: board esp8266 has no analog pin "D99" (analog pins: A0)');
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
