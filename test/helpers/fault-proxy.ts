@@ -93,7 +93,7 @@ export async function startFaultProxy(o: { port: number; host?: string; record?:
     const corrupt = f.corrupt && corruptLeft > 0 ? (corruptLeft--, f.corrupt) : null;
     const hole = !!f.blackhole;
     let broker: Socket | null = null;
-    const entry = { c, client, broker };
+    const entry: { c: ProxyConn; client: Socket; broker: Socket | null } = { c, client, broker };
     live.add(entry);
     let dead = false; // after a cut or a blackhole: forward nothing more
     let ending: Socket | null = null; // the side a cut closes gracefully (its last bytes still flow)
