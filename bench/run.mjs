@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick] [--only sizes,codec,e2e,quickjs] [--doc]
+//
+// Builds the bundles, then measures, each part in its own Node process, ours against a peer in the
+// same run:
+//   sizes   dist/*.js bytes and gzip against BUDGETS (build/build.mjs), and MQTT.js's minified bundle
+//   codec   encode/decode packets/s, our codec vs mqtt-packet                 (bench/codec.ts)
+//   e2e     publish->receive through a local Mosquitto, ours vs MQTT.js         (bench/e2e.ts)
+//   quickjs allocations per message and memory of the bundle in QuickJS        (bench/quickjs.ts)
+// Writes bench/results.json, prints the tables; --doc also rewrites the tables in docs/performance.md.
+// Never part of `npm test`: nothing here asserts a time.
+import * as esbuild from "esbuild";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { cpus, loadavg, totalmem, platform, release } from "node:os";
+import { join } from "node:path";
+import { ROOT, DIST, BUDGETS, buildAll, boardNames, bundle, sizeRow } from "../build/build.mjs";
+
+const PARTS = ["sizes", "codec", "e2e", "quickjs"];
+const CACHE = join(ROOT, "node_modules/.cache/mqtt-mcu-bench");
+
+function parseArgs(argv) {
+  const a = { quick: false, only: PARTS, doc: false };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === "--quick") a.quick = true;
+    else if (k === "--doc") a.doc = true;
+    else if (k === "--only") {
+      a.only = String(argv[++i] || "").split(",").filter(Boolean);
+      const bad = a.only.filter((p) => !PARTS.includes(p));
+      if (bad.length || !a.only.length) throw new Error(`--only takes a comma list of ${PARTS.join(", ")}`);
+    } else throw new Error(`unknown argument ${k} (expected --quick, --only PARTS, --doc)`);
+  }
+  return a;
+}
+
+const version = (pkg) => {
+  try { return JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")).version; } catch { return null; }
+};
+
+/** the Mosquitto helper of the tests when it is in the checkout, else bench's own */
+function mosquittoModule() {
+  const helper = "test/helpers/mosquitto.ts";
+  const r = spawnSync("git", ["ls-files", "--error-unmatch", helper], { cwd: ROOT, stdio: "ignore" });
+  const tracked = r.status === 0 || (r.error && existsSync(join(ROOT, helper)));
+  return join(ROOT, tracked ? helper : "bench/mosquitto.ts");
+}
+
+async function compile(name) {
+  const out = join(CACHE, name + ".mjs");
+  await esbuild.build({
+    entryPoints: [join(ROOT, "bench", name + ".ts")],
+    outfile: out, bundle: true, platform: "node", format: "esm", target: "node20",
+    packages: "external", define: { __SERVER__: "true" },
+    plugins: [{
+      name: "mosquitto-helper",
+      setup(b) { b.onResolve({ filter: /^\.\/mosquitto$/ }, () => ({ path: mosquittoModule() })); },
+    }],
+    logLevel: "warning",
+  });
+  return out;
+}
+
+function runPart(file, extra, quick) {
+  const out = join(CACHE, file.replace(/^.*\//, "").replace(/\.mjs$/, ".json"));
+  const argv = [file, "--out", out, ...extra, ...(quick ? ["--quick"] : [])];
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, MQTT_MCU_ROOT: ROOT } });
+    const timer = setTimeout(() => { try { process.kill(c.pid, "SIGKILL"); } catch {} }, 240000);
+    c.on("exit", (code, sig) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`${file} exited with ${code ?? sig}`));
+      resolve(JSON.parse(readFileSync(out, "utf8")));
+    });
+  });
+}
+
+// ---- sizes --------------------------------------------------------------------------------------
+async function sizes() {
+  const hasApp = existsSync(join(ROOT, "src/app/main.ts"));
+  let rows, error = null;
+  try {
+    rows = await buildAll({ boards: hasApp ? boardNames() : [], config: { file: null, secrets: null }, quiet: true });
+  } catch (e) {
+    // a board that does not build must not stop the other measurements: measure the core alone
+    error = "board firmware did not build: " + (e && e.message || e);
+    console.error("  sizes: " + error);
+    rows = await buildAll({ boards: [], quiet: true });
+  }
+  const peers = [];
+  const mq = join(ROOT, "node_modules/mqtt/dist/mqtt.min.js");
+  if (existsSync(mq)) {
+    const code = readFileSync(mq);
+    peers.push({ name: `MQTT.js ${version("mqtt")} dist/mqtt.min.js`, bytes: code.length, gzip: gzipSync(code, { level: 9 }).length });
+  }
+  return { part: "sizes", budgets: BUDGETS, rows, peers, error };
+}
+
+// ---- formatting ---------------------------------------------------------------------------------
+const n0 = (x) => x == null || isNaN(x) ? "-" : Math.round(x).toLocaleString("en-US");
+const k = (x) => x >= 1e6 ? (x / 1e6).toFixed(2) + " M" : x >= 1e4 ? (x / 1e3).toFixed(1) + " k" : n0(x);
+const ratio = (s) => `**${s.median.toFixed(2)}x** (${s.p25.toFixed(2)}–${s.p75.toFixed(2)})`;
+const ms = (x) => x == null ? "-" : x < 1 ? (x * 1000).toFixed(0) + " µs" : x.toFixed(1) + " ms";
+const spreadPct = (s) => s.median ? "±" + Math.round(50 * (s.p75 - s.p25) / s.median) + "%" : "";
+
+function tables(r) {
+  const L = [];
+  const goal = (ok, text) => `${ok ? "met" : "**NOT met**"}: ${text}`;
+  if (r.sizes) {
+    L.push("#### Bundle size", "", "| bundle | bytes | gzip -9 | budget | |", "|---|---:|---:|---:|---|");
+    for (const x of r.sizes.rows) L.push(`| ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | ${x.budget ? n0(x.budget) : "-"} | ${x.budget ? (x.bytes <= x.budget ? "within budget" : `**over by ${n0(x.bytes - x.budget)}**`) : ""} |`);
+    for (const x of r.sizes.peers) L.push(`| peer: ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | | |`);
+    if (r.sizes.error) L.push("", `Board firmware missing from this table: ${r.sizes.error}`);
+    L.push("");
+  }
+  if (r.codec) {
+    const c = r.codec;
+    L.push(`#### Codec throughput on Node ${c.node}`, "",
+      `Packets per second: median of ${c.results[0].ratio.n} alternating rounds ± half the interquartile range; ratios: median (p25–p75) of the per-round ratios. ` +
+      `"mix" is ${c.mix.length} packets (${n0(c.mixBytes)} bytes): ${c.mix.join(", ")}.`, "",
+      "| operation | mqtt-mcu | mqtt-packet | ours / mqtt-packet (p25–p75) |", "|---|---:|---:|---:|");
+    for (const x of c.results) L.push(`| ${x.name} | ${k(x.aRate.median)} ${spreadPct(x.aRate)} | ${k(x.bRate.median)} ${spreadPct(x.bRate)} | ${ratio(x.ratio)} |`);
+    const enc = c.results.find((x) => x.name === "encode mix"), dec = c.results.find((x) => x.name === "decode mix");
+    L.push("", "Goal ours >= 1.5x mqtt-packet: " + goal(enc.ratio.median >= 1.5 && dec.ratio.median >= 1.5, `encode ${enc.ratio.median.toFixed(2)}x, decode ${dec.ratio.median.toFixed(2)}x (mix, native representations)`) + ".", "");
+  }
+  if (r.e2e) {
+    const e = r.e2e;
+    L.push(`#### End to end through a local Mosquitto${r.versions.mosquitto ? " (" + r.versions.mosquitto + ")" : ""}`, "");
+    if (e.skipped) L.push(`Skipped: ${e.skipped}`, "");
+    else {
+      L.push(`Publish -> receive of a ${e.payloadBytes}-byte message by a client subscribed to its own topic; ` +
+        `messages per second (median of ${e.results[0].ratio.n} alternating rounds, each from the mean time per iteration), latency percentiles of all round trips pooled, ratio: median (p25–p75) of the per-round ratios.`, "",
+        "| run | mqtt-mcu msg/s | p50 | p99 | MQTT.js msg/s | p50 | p99 | ours / MQTT.js (p25–p75) |", "|---|---:|---:|---:|---:|---:|---:|---:|");
+      for (const x of e.results) L.push(`| ${x.name} | ${n0(x.aRate.median)} | ${ms(x.aLatency && x.aLatency.p50)} | ${ms(x.aLatency && x.aLatency.p99)} | ${n0(x.bRate.median)} | ${ms(x.bLatency && x.bLatency.p50)} | ${ms(x.bLatency && x.bLatency.p99)} | ${ratio(x.ratio)} |`);
+      const head = e.results.filter((x) => /^round trip QoS \d$/.test(x.name));
+      L.push("", "Goal ahead of MQTT.js: " + goal(head.every((x) => x.ratio.median > 1), head.map((x) => `${x.name.replace("round trip ", "")} ${x.ratio.median.toFixed(2)}x`).join(", ") + " (round trips, both with TCP_NODELAY)") + ".", "");
+    }
+  }
+  if (r.quickjs) {
+    const q = r.quickjs, worst = Math.max(q.perMessage["publish QoS 0"].allocations, q.perMessage["receive QoS 0"].allocations);
+    L.push("#### The bundle in QuickJS: allocations per message", "",
+      `${q.engine}; steady state, ${q.messages} messages after ${q.warmup} warm-up, ${q.payloadBytes}-byte payloads. ` +
+      `"retained" is the growth of live blocks per message (a leak if not 0).`, "",
+      "| per message | allocations | bytes allocated | retained blocks |", "|---|---:|---:|---:|");
+    for (const [name, x] of Object.entries(q.perMessage)) L.push(`| ${name} | ${x.allocations.toFixed(1)} | ${n0(x.bytes)} | ${x.retainedBlocks.toFixed(2)} |`);
+    L.push("", "Goal <= 5 allocations per message: " + goal(worst <= 5, `publish QoS 0 ${q.perMessage["publish QoS 0"].allocations.toFixed(1)}, receive QoS 0 ${q.perMessage["receive QoS 0"].allocations.toFixed(1)}`) + ".", "");
+    L.push("| memory (QuickJS heap) | bytes | blocks | objects |", "|---|---:|---:|---:|");
+    for (const [name, x] of Object.entries(q.memory)) L.push(`| ${name} | ${n0(x.bytes)} | ${n0(x.blocks)} | ${x.objects == null ? "-" : n0(x.objects)} |`);
+    L.push("");
+    if (q.breakdown) {
+      L.push("Where the allocations come from (one call each, same engine, codec functions bundled like the device bundle):", "",
+        "| call | allocations | bytes |", "|---|---:|---:|");
+      for (const [name, x] of Object.entries(q.breakdown)) L.push(`| ${name} | ${x.allocations.toFixed(1)} | ${n0(x.bytes)} |`);
+      L.push("");
+    }
+  }
+  return L.join("\n");
+}
+
+function updateDoc(md, r) {
+  const file = join(ROOT, "docs/performance.md"), B = "<!-- bench:begin -->", E = "<!-- bench:end -->";
+  if (!existsSync(file)) throw new Error("docs/performance.md is missing");
+  const doc = readFileSync(file, "utf8"), i = doc.indexOf(B), j = doc.indexOf(E);
+  if (i < 0 || j < i) throw new Error(`docs/performance.md has no ${B} ... ${E} block`);
+  const m = r.machine;
+  const head = `Measured ${r.date.slice(0, 10)} by \`${r.command}\` in ${Math.round(r.seconds)} s on ${m.cpus} x ${m.cpu}, ` +
+    `${Math.round(m.memoryGB)} GB, Node ${m.node}, ${m.os}, load average ${m.loadavgAtStart.toFixed(1)} at start and ${m.loadavgAtEnd.toFixed(1)} at end; mqtt ${r.versions.mqtt}, mqtt-packet ${r.versions["mqtt-packet"]}, ` +
+    `tinybench ${r.versions.tinybench}, quickjs-emscripten ${r.versions["quickjs-emscripten"]}, ${r.versions.mosquitto || "no mosquitto"}.`;
+  writeFileSync(file, doc.slice(0, i + B.length) + "\n" + head + "\n\n" + md + "\n" + doc.slice(j));
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  mkdirSync(CACHE, { recursive: true });
+  const mosq = spawnSync("mosquitto", ["-h"], { encoding: "utf8", env: { ...process.env, PATH: process.env.PATH + ":/usr/sbin:/usr/local/sbin" } });
+  const r = {
+    date: new Date().toISOString(),
+    command: "npm run bench" + (process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""),
+    machine: { cpus: cpus().length, cpu: (cpus()[0] || {}).model, memoryGB: totalmem() / 2 ** 30, node: process.version, os: `${platform()} ${release()}`, loadavgAtStart: loadavg()[0] },
+    versions: {
+      mqtt: version("mqtt"), "mqtt-packet": version("mqtt-packet"), tinybench: version("tinybench"),
+      "quickjs-emscripten": version("quickjs-emscripten"), esbuild: version("esbuild"),
+      mosquitto: ((mosq.stdout || "") + (mosq.stderr || "")).split("\n")[0].trim() || null,
+    },
+  };
+
+  // the bundles are measured as built now (sizes also builds the boards; the other parts need the core)
+  console.error("bench: building");
+  if (a.only.includes("sizes")) r.sizes = await sizes();
+  else await buildAll({ boards: [], quiet: true });
+
+  const files = {};
+  for (const p of ["codec", "e2e", "quickjs"]) if (a.only.includes(p)) files[p] = await compile(p);
+  if (files.quickjs) await bundle({ entry: "bench/qjs-parts.ts", out: join(CACHE, "parts.js") });
+
+  const failed = [];
+  for (const p of ["codec", "e2e", "quickjs"]) {
+    if (!files[p]) continue;
+    console.error(`bench: ${p}`);
+    const t = Date.now();
+    try {
+      r[p] = await runPart(files[p], p === "quickjs" ? ["--parts", join(CACHE, "parts.js")] : [], a.quick);
+    } catch (e) {
+      failed.push(p);
+      console.error(`bench: ${p} failed: ${e.message}`);
+    }
+    console.error(`bench: ${p} took ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  }
+  r.seconds = (Date.now() - t0) / 1000;
+  r.machine.loadavgAtEnd = loadavg()[0];
+  writeFileSync(join(ROOT, "bench/results.json"), JSON.stringify(r, null, 2) + "\n");
+  const md = tables(r);
+  console.log("\n" + md);
+  console.log(`bench: ${r.seconds.toFixed(0)} s; results in bench/results.json`);
+  if (a.doc) { updateDoc(md, r); console.log("bench: docs/performance.md updated"); }
+  if (failed.length) { console.error("bench: failed parts: " + failed.join(", ")); process.exit(1); }
+}
+
+main().catch((e) => { console.error("bench failed: " + (e && e.stack || e)); process.exit(1); });
