@@ -31,6 +31,7 @@ export const SENSOR_TYPES = {
   ds18b20: { keys: { pin: "pin", index: "integer" }, pin: "output", needs: "onewire", unit: "°C", device_class: "temperature", shared: true },
   dht22: { keys: { pin: "pin", value: ["temperature", "humidity"] }, pin: "output+watch", needs: "dht", shared: true },
 };
+const BUILTIN = ["analog", "digital", "temperature", "ds18b20", "dht22"];
 const SENSOR_COMMON = { name: "name", type: "string", label: "string", icon: "string", unit: "string", device_class: "slug",
   state_class: ["measurement", "total", "total_increasing"], deadband: "number", precision: "integer" };
 const ACTUATOR_KEYS = {
@@ -212,6 +213,8 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     if (s.type === "digital") { o.debounce = v.debounce != null ? v.debounce : 50; if (v.invert) o.invert = true; if (v.pull) o.pull = v.pull; o.deadband = 0; }
     if (s.type === "ds18b20" && v.index != null) o.index = v.index;
     if (s.type === "dht22" && v.value === "humidity") o.humidity = true;
+    // a custom driver gets its own keys as they are
+    if (!BUILTIN.includes(s.type)) for (const k in T.keys) if (v[k] !== undefined) o[k] = v[k];
     if (v.deadband != null && !T.binary) { o.deadband = v.deadband; deadbands = true; }
     if (!T.binary) o.round = Math.pow(10, v.precision != null ? v.precision : 2);
     out.sensors.push(o);

@@ -31,7 +31,7 @@ export function start(c: Config, b: Board): Firmware {
     ha = (typeof __HA__ == "undefined" || __HA__) && c.ha, tr = m.tls ? b.tls!(m.tls) : b.tcp,
     acts = actuators(c.actuators, b), restoring = c.restore == "retained", touched: { [n: string]: number } = {},
     store = (typeof __STORE__ == "undefined" || __STORE__) && c.restore == "storage",
-    connects = 0, timer: any = 0, i: number, s: any, client: Client;
+    connects = 0, timer: any = 0, i: number, s: any, o: any, client: Client;
 
   function pub(topic: string, p: string, retain?: boolean) {
     client.publish(base + topic, p, { retain: retain });
@@ -63,10 +63,11 @@ export function start(c: Config, b: Board): Firmware {
     if ((s = b.store.get("a." + acts[i].c.name)) != null && typeof (s = parse(s, acts[i])) == "number") drive(acts[i], s, b);
 
   if (m.ws && (typeof __WS__ == "undefined" || __WS__)) tr = wsTransport(tr, { path: m.ws });
-  client = createClient({
-    host: m.host, port: m.port, transport: tr, clock: clk, clientId: id, username: m.username, password: m.password,
-    keepalive: m.keepalive, will: will(base), queue: m.queue,
-  });
+  // the broker section already holds host, port, username, password, keepalive and queue
+  o = {};
+  for (s in m) o[s] = (m as any)[s];
+  o.transport = tr; o.clock = clk; o.clientId = id; o.will = will(base);
+  client = createClient(o);
 
   var tele = telemetry(c, b, function (o: any) {
     o.uptime = Math.round(b.diag.uptime());

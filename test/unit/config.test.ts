@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, EXAMPLE, firmwareDefines, loadConfig, validateConfig } from "../../build/config.mjs";
+import { ConfigError, EXAMPLE, firmwareDefines, loadConfig, SENSOR_TYPES, validateConfig } from "../../build/config.mjs";
 
 const ROOT = join(__dirname, "../..");
 const base = () => ({ broker: { host: "10.0.0.2" } });
@@ -145,6 +145,18 @@ describe("config: errors name the key", () => {
     expect(problems({ ...base(), sensors: [{ name: "a", type: "ds18b20", pin: "D4", index: 0 }, { name: "b", type: "ds18b20", pin: "D4", index: 1 }] })).toEqual([]);
     expect(problems({ ...base(), sensors: [{ name: "a", type: "ds18b20", pin: "D4" }], actuators: [{ name: "r", type: "digital", pin: "D4" }] }))
       .toEqual(['actuators[0].pin: pin "D4" is already used by sensors[0].pin']);
+  });
+});
+
+describe("config: a custom sensor type", () => {
+  it("declared in SENSOR_TYPES: its keys are checked and passed to the driver", () => {
+    (SENSOR_TYPES as any).bh1750 = { keys: { pin: "pin", scl: "pin", address: "integer" }, pin: "output", unit: "lx", device_class: "illuminance" };
+    try {
+      const c = validateConfig({ ...base(), sensors: [{ name: "lux", type: "bh1750", pin: "D4", scl: { esp8266: "D5" }, address: 35 }] }, "esp8266");
+      expect(c.sensors[0]).toEqual({ name: "lux", type: "bh1750", pin: "D4", scl: "D5", address: 35, round: 100 });
+      expect(c.ha.entities[0]).toEqual(["sensor", "lux", { name: "Lux", unit_of_meas: "lx", dev_cla: "illuminance", stat_cla: "measurement" }]);
+      expect(problems({ ...base(), sensors: [{ name: "lux", type: "bh1750", pin: "D4", adress: 35 }] })).toEqual([expect.stringMatching(/^sensors\[0\]\.adress: unknown key/)]);
+    } finally { delete (SENSOR_TYPES as any).bh1750; }
   });
 });
 
