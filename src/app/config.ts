@@ -37,8 +37,8 @@ export interface ActuatorConfig {
   pin: Pin;
   /** active low: the pin is driven low for ON (pwm: duty 1 - value) */
   invert?: boolean;
-  /** safe state at boot, before any restore: 0/1, or 0..max */
-  init: number;
+  /** safe state at boot, before any restore: 0/1, or 0..max; absent: 0 */
+  init?: number;
   /** pwm: full scale of commands and state, 1 or 100 */
   max?: number;
   /** pwm frequency in Hz */

@@ -22,8 +22,8 @@ describe("config: the example", () => {
     it(`is valid for ${b}`, () => { expect(() => loadConfig(b, {})).not.toThrow(); });
 
   it("takes the board's pin from a per-board map, and null leaves the entry out", () => {
-    expect(loadConfig("esp32", {}).sensors.find((s: any) => s.name == "light").pin).toBe("D34");
-    expect(loadConfig("esp8266", {}).sensors.find((s: any) => s.name == "light").pin).toBe("A0");
+    expect(loadConfig("esp32", {}).sensors.find((s: any) => s.name == "light")!.pin).toBe("D34");
+    expect(loadConfig("esp8266", {}).sensors.find((s: any) => s.name == "light")!.pin).toBe("A0");
     const linux = loadConfig("espruino-linux", {});
     expect(linux.sensors.map((s: any) => s.name)).toEqual(["door"]);
     expect(linux.actuators.map((s: any) => s.name)).toEqual(["relay"]);

@@ -1,0 +1,19 @@
+// Types of build/config.mjs (plain ESM, run by Node at build time; tests import it).
+import type { Config } from "../src/app/config";
+
+export declare const EXAMPLE: string;
+export declare const EXAMPLE_SECRETS: string;
+/** built-in and custom sensor types: keys (name -> type), pin kind, board need, Home Assistant defaults */
+export declare const SENSOR_TYPES: Record<string, { keys: Record<string, any>; pin?: string; needs?: string; unit?: string; device_class?: string; binary?: boolean; shared?: boolean }>;
+export declare class ConfigError extends Error {
+  errors: string[];
+  constructor(errors: string[], file?: string);
+}
+/** the board's entry of boards/pins.json, or null */
+export declare function boardPins(board: string): any;
+/** device.json (+ secrets.json) object -> the firmware's Config; throws ConfigError naming every bad key */
+export declare function validateConfig(cfg: any, board?: string, secrets?: any, version?: string): Config & { ha: any; wifi: any; broker: any };
+/** read, merge and validate the files (defaults: examples/device.json, a secrets.json beside it) */
+export declare function loadConfig(board: string, opts?: { file?: string | null; secrets?: string | null }): Config & { ha: any; wifi: any; broker: any };
+/** esbuild define values for a board bundle */
+export declare function firmwareDefines(board: string, opts?: { file?: string | null; secrets?: string | null }): Record<string, any> & { __CONFIG__: Config & { ha: any; wifi: any; broker: any } };
