@@ -1,7 +1,8 @@
 // The sensor loop: every `poll` ms read every sensor (sync or async), and hand one object of readings to
 // `send` when the interval is due, when a value moved beyond its deadband, when an input edge asked for
 // it, or when now() was called. A failing sensor reads null and its error goes to `fail` (once per new
-// error, not every poll); the loop never stops for it.
+// error, not every poll); the loop never stops for it, not even for a driver that never calls back
+// (it reads null with "no answer" after 10 s).
 import type { Board } from "../../boards/board";
 import type { Config } from "./config";
 import { DRIVERS, Driver, Reading } from "./sensors";
@@ -14,7 +15,7 @@ export interface Telemetry {
 
 export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Reading }) => void, fail: (sensor: string, why: string) => void): Telemetry {
   var clk = b.clock, list = c.sensors, drv: Driver[] = [], last: Reading[] = [], vals: Reading[] = [], errs: string[] = [],
-    watches: any[] = [], sent = -1e15, busy = 0, force = false, timer: any = 0, i: number;
+    watches: any[] = [], dones: any[] = [], sent = -1e15, busy = 0, started = 0, force = false, timer: any = 0, i: number;
 
   function broken(why: string): Driver { return { read: function () { throw why; } }; }
 
@@ -37,6 +38,7 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
     var called = 0, r = list[j].round || 100, v: any;
     function done(x: Reading, e?: string) {
       if (called++) return;
+      dones[j] = 0;
       if (typeof x == "number" && !isFinite(x)) x = null;
       if (x == null) e = e || "no reading";
       else if (typeof x == "number") x = Math.round(x * r) / r;
@@ -45,13 +47,19 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
       errs[j] = e || "";
       settle();
     }
+    dones[j] = done;
     try { v = drv[j].read(done); } catch (e) { return done(null, "" + ((e as any).message || e)); }
     if (v !== undefined) done(v);
   }
 
   function round() {
-    var j = 0;
-    if (busy) return; // a slow sensor is still reading: this round folds into that one
+    var j = 0, t = clk.now();
+    if (busy) {
+      if (t - started < 10000) return; // a slow sensor is still reading: this round folds into that one
+      for (; j < list.length; j++) if (dones[j]) dones[j](null, "no answer"); // a driver that never called back
+      j = 0;
+    }
+    started = t;
     busy = list.length + 1;
     for (; j < list.length; j++) readOne(j);
     settle();
