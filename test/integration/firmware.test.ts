@@ -192,8 +192,9 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     fresh();
     const { o, t } = await boot(config());
     await o.next(t + "state/lamp");
+    const k0 = o.got.length;
     await send(t + "cmd/lamp", "30");
-    await o.next(t + "state/lamp");
+    expect((await o.next(t + "state/lamp", k0)).text).toBe("30");
     const before = { relay: hostPins.level.D5, lamp: hostPins.pwm.D6.duty };
     const n = o.got.length;
     const bad: [string, string, any][] = [
