@@ -3,7 +3,8 @@
 // reconnect backoff); the sockets are real. Pins are the host board's in-memory pins.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectAsync, MqttClient } from "mqtt";
-import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { rmSync } from "node:fs";
+import { freePort, hasMosquitto, makeTestCerts, startMosquitto, Mosquitto, TestCerts } from "../helpers/mosquitto";
 import { fakeClock, FakeClock } from "../helpers/fake-clock";
 import { board as host, hostCtl, hostPins } from "../../boards/host";
 import type { Board } from "../../boards/board";
@@ -323,5 +324,40 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
       expect(m.topic + m.text).not.toContain(MQTT_SECRET);
     }
     for (const l of logs) { expect(l).not.toContain(WIFI_SECRET); expect(l).not.toContain(MQTT_SECRET); }
+  });
+});
+
+describe.skipIf(!hasMosquitto)("firmware transports: TLS, WebSocket, both (config -> board transport)", () => {
+  let certs: TestCerts, broker: Mosquitto, wssPort: number;
+  let fw: Firmware | null = null;
+  beforeAll(async () => {
+    certs = makeTestCerts();
+    wssPort = await freePort();
+    broker = await startMosquitto({
+      websockets: true,
+      tls: { certfile: certs.certFile, keyfile: certs.keyFile },
+      extraConf: `listener ${wssPort} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\ncertfile ${certs.certFile}\nkeyfile ${certs.keyFile}`,
+    });
+  });
+  afterEach(() => { if (fw) fw.stop(); fw = null; });
+  afterAll(async () => {
+    await broker?.stop();
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
+  });
+
+  const cases: [string, () => any][] = [
+    ["TLS with the CA from secrets.json", () => ({ port: broker.tlsPort, tls: true })],
+    ["WebSocket on a path", () => ({ port: broker.wsPort, websocket: "/mqtt" })],
+    ["WebSocket over TLS", () => ({ port: wssPort, websocket: "/mqtt", tls: true })],
+  ];
+  for (const [what, b] of cases) it(what, async () => {
+    const id = "tr" + process.pid + what.length;
+    const c = validateConfig({ id, broker: { host: "127.0.0.1", ...b() }, homeassistant: false }, "host",
+      b().tls ? { broker: { ca: certs.ca } } : {}) as Config;
+    const o = await Observer.open(broker.port, `mcu/${id}/status`);
+    try {
+      fw = start(c, host);
+      expect((await o.next(`mcu/${id}/status`)).text).toBe("online");
+    } finally { await o.end(); }
   });
 });
