@@ -90,13 +90,15 @@ export function start(c: Config, b: Board): Firmware {
       // the broker answers SUBSCRIBE with the retained states, then the UNSUBSCRIBE: restore is complete
       client.subscribe(base + "state/+");
       client.unsubscribe(base + "state/+", function () { restoring = false; announce(); });
-    } else timer = clk.setTimer(announce, 0); // after the client has sent what was queued offline
+    } else timer = clk.setTimer(function () { timer = 0; announce(); }, 0); // after what was queued offline
   });
   client.subscribe(base + "cmd/+", {
     handler: commands(acts, set, tele.now, function (name, p, why) { report("cmd", name, why, p); }),
   });
 
-  b.net.on("up", function () { client.connect(); });
+  // network (back) up: connect now, dropping an attempt that was made while it was down (on Espruino such
+  // a socket never opens: it would hold the next try until the CONNACK timeout)
+  b.net.on("up", function () { if (!client.connected) client.end(true).connect(); });
   b.net.start(c.wifi || {});
 
   return {
@@ -106,7 +108,7 @@ export function start(c: Config, b: Board): Firmware {
     telemetry: tele.now,
     stop: function () {
       tele.stop();
-      clk.clearTimer(timer);
+      if (timer) clk.clearTimer(timer); // a fired timer's id may be reused: Espruino would clear another
       client.end(true);
     },
   };
