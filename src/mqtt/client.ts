@@ -1,8 +1,8 @@
 // The MQTT 3.1.1 client state machine. It meets the world only through its port: a socket factory
 // (options.transport) and a clock (options.clock). No globals, no I/O of its own.
-import { CONNACK, CONNECT, DISCONNECT, encode, NAMES, Packet, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, Will } from "./packets";
+import { CONNACK, CONNECT, DISCONNECT, encode, malformed, Packet, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBSCRIBE, Will } from "./packets";
 import { createDecoder, Decoder } from "./decoder";
-import { E, err, MqttError } from "./errors";
+import { E, err, MqttError, text } from "./errors";
 import { matches, validTopic } from "./topic";
 import { toBytes } from "./utf8";
 import { DEFAULTS } from "./defaults";
@@ -45,34 +45,35 @@ export interface Client {
   inflight(): number;
 }
 
-// A queued or in-flight PUBLISH is the packet itself, plus its callback, size and flow state.
-interface Msg extends Packet { cb?: Callback; n: number; rel?: boolean }
-interface Ack { p: Packet; cb?: Callback }
+// A queued or in-flight PUBLISH is the packet itself, plus its callback, size and flow state; a
+// SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
+interface Msg extends Packet { cb?: Callback; n?: number; rel?: boolean }
 
 const REFUSALS = ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",");
 
 export function createClient(o: ClientOptions): Client {
   var clock = o.clock, rnd = o.random || Math.random,
     ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
-    rc: any = o.reconnect === 0 || o.reconnect === false ? 0 : o.reconnect || {},
-    rmin = rc ? rc.min || DEFAULTS.reconnect.min : 0,
-    rmax = rc ? rc.max || DEFAULTS.reconnect.max : 0,
-    qmax = o.queue && o.queue.maxMessages || DEFAULTS.queue.maxMessages,
-    qbytes = o.queue && o.queue.maxBytes || DEFAULTS.queue.maxBytes,
+    rc: any = o.reconnect == null ? {} : o.reconnect, // 0 or false: never reconnect
+    rmin = rc.min || DEFAULTS.reconnect.min,
+    rmax = rc.max || DEFAULTS.reconnect.max,
+    q: any = o.queue || {},
+    qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
+    qbytes = q.maxBytes || DEFAULTS.queue.maxBytes,
     imax = o.maxInflight || DEFAULTS.maxInflight,
-    clean = o.clean == null ? DEFAULTS.clean : o.clean,
     listeners: { [ev: string]: Function[] } = {},
-    handlers: { [filter: string]: Handler } = {},
+    handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
     subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
-    acks: { [id: number]: Ack } = {}, // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK
+    acks: { [id: number]: Msg } = {}, // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK
     rcvd: { [id: number]: number } = {}, // incoming QoS 2 ids held until PUBREL
     infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
     outq: Msg[] = [], queuedBytes = 0,
-    link: Link | null = null, opened = false, gen = 0, ended = false, authFail = false,
+    link: Link | null = null, on = false, opened = false, gen = 0, ended = false, authFail = false,
     attempt = 0, upAt = 0, lastIn = 0, lastOut = 0, pingOut = false, nid = 0,
     tConn: any, tKa: any, tRe: any,
     dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
-    tmp: Msg = { type: PUBLISH, n: 0 }; // QoS 0 sends reuse one packet object
+    tmp: Msg = { type: PUBLISH }, // a QoS 0 PUBLISH sent at once reuses one packet object
+    scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
 
   var c: Client = {
     connected: false,
@@ -83,31 +84,33 @@ export function createClient(o: ClientOptions): Client {
     },
     publish: function (topic, payload, opts, cb) {
       if (typeof opts == "function") { cb = opts; opts = 0 as any; }
-      var op: any = opts || {}, qos = op.qos | 0, m: Msg;
+      var op: any = opts, qos = op ? op.qos | 0 : 0, m: Msg;
       if (bad(topic, false, qos, cb)) return c;
-      m = { type: PUBLISH, topic: topic, payload: toBytes(payload), qos: qos, retain: !!op.retain, cb: cb, n: 0 };
-      m.n = m.payload!.length + topic.length + 4;
-      if (c.connected && !outq.length && (!qos || infl.length < imax)) send1(m);
+      payload = toBytes(payload);
+      m = on && !outq.length && !qos ? tmp : { type: PUBLISH };
+      m.topic = topic; m.payload = payload; m.qos = qos; m.retain = !!(op && op.retain); m.cb = cb;
+      m.n = payload.length + topic.length + 4;
+      if (m == tmp || on && !outq.length && infl.length < imax) send1(m);
       else enqueue(m);
       return c;
     },
     subscribe: function (filter, opts, cb) {
       if (typeof opts == "function") { cb = opts; opts = 0 as any; }
-      var op: any = opts || {}, fs = filters(filter, op.qos, cb), list = [], i: number;
+      var op: any = opts || 0, fs = filters(filter, op.qos, cb), list = [], i: number;
       if (fs) {
         for (i = 0; i < fs.length; i++) {
           list.push({ topic: fs[i], qos: op.qos | 0 });
-          if (op.handler) handlers[fs[i]] = op.handler;
+          if (op.handler) handler(fs[i], op.handler);
         }
-        request({ type: SUBSCRIBE, subs: list }, cb);
+        request({ type: SUBSCRIBE, subs: list, cb: cb });
       }
       return c;
     },
     unsubscribe: function (filter, cb) {
       var fs = filters(filter, 0, cb), i: number;
       if (fs) {
-        for (i = 0; i < fs.length; i++) { delete handlers[fs[i]]; delete subs[fs[i]]; }
-        request({ type: UNSUBSCRIBE, topics: fs }, cb);
+        for (i = 0; i < fs.length; i++) { handler(fs[i]); delete subs[fs[i]]; }
+        request({ type: UNSUBSCRIBE, topics: fs, cb: cb });
       }
       return c;
     },
@@ -116,7 +119,7 @@ export function createClient(o: ClientOptions): Client {
       ended = true;
       clock.clearTimer(tRe);
       tRe = 0;
-      if (link && c.connected && !force) write({ type: DISCONNECT }); // a clean goodbye: no will
+      if (on && !force) send(DISCONNECT); // a clean goodbye: no will
       if (link) lost(null);
       emit("end");
       if (cb) safe(cb);
@@ -133,20 +136,19 @@ export function createClient(o: ClientOptions): Client {
   // ---- events and callbacks: an exception in application code never breaks the state machine ----
   // (what an `error` listener throws is dropped rather than looping)
   function safe(fn: Function, a?: any, b?: any, x?: any, ev?: string) {
-    try { fn(a, b, x); } catch (e) { if (ev != "error") emit("error", err(E.HANDLER, "handler threw: " + ((e as any).message || e))); }
+    try { fn(a, b, x); } catch (e) { if (ev != "error") emit("error", err(E.HANDLER, "handler threw: " + text(e))); }
   }
   function emit(ev: string, a?: any, b?: any, x?: any) {
-    var l = listeners[ev], i = 0;
-    for (; l && i < l.length; i++) safe(l[i], a, b, x, ev);
-  }
-  function fail(cb: Callback | undefined, e: MqttError, r?: any) {
-    if (cb) safe(cb, e); else emit("error", e);
-    return r;
+    for (var l = listeners[ev], i = 0; l && i < l.length; i++) safe(l[i], a, b, x, ev);
   }
   // An invalid topic, filter or QoS from the application: reported, true.
   function bad(t: string, filter: boolean, qos: any, cb?: Callback) {
-    var why = validTopic(t || "", filter);
-    if (why || qos > 2 || qos < 0) return fail(cb, err(E.TOPIC, "topic " + t + ": " + (why ? why[1] + " [" + why[0] + "]" : "QoS " + qos)), 1);
+    var why = validTopic(t || "", filter), e: MqttError;
+    if (why || qos > 2 || qos < 0) {
+      e = err(E.TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos);
+      if (cb) safe(cb, e); else emit("error", e);
+      return 1;
+    }
   }
   // A filter list to (un)subscribe, or null when it is empty or has a bad filter or QoS (reported):
   // an empty or invalid SUBSCRIBE/UNSUBSCRIBE is a protocol violation, resent after every reconnect.
@@ -155,16 +157,19 @@ export function createClient(o: ClientOptions): Client {
     for (; !i || i < fs.length; i++) if (bad(fs[i], true, qos, cb)) return null;
     return fs;
   }
+  // Set (or with no `h`, remove) the handler of filter `f`.
+  function handler(f: string, h?: Handler) {
+    for (var i = 0; i < handlers.length && handlers[i] != f; i += 2);
+    if (h) { handlers[i] = f; handlers[i + 1] = h; } else if (i < handlers.length) handlers.splice(i, 2);
+  }
 
   // ---- connection lifecycle ----
   function start() {
-    if (!link && !tRe && !ended) open();
-  }
-  function open() {
+    if (link || tRe || ended) return;
     var my = ++gen, l: Link;
     opened = false;
     dec.reset();
-    tConn = clock.setTimer(function () { lost(err(E.CONNECT_TIMEOUT, "no CONNACK within " + (o.connectTimeout || DEFAULTS.connectTimeout) + " ms")); }, o.connectTimeout || DEFAULTS.connectTimeout);
+    tConn = clock.setTimer(function () { lost(err(E.CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
     try {
       l = o.transport(o.host || "localhost", o.port || DEFAULTS.port, {
         open: function () { if (my == gen) { opened = true; if (link) hello(); } },
@@ -172,34 +177,35 @@ export function createClient(o: ClientOptions): Client {
         close: function (e) { if (my == gen) lost(e || err(E.TRANSPORT, "connection closed")); },
       });
     } catch (e) {
-      return lost(err(E.TRANSPORT, "cannot connect to " + o.host + ":" + o.port + ": " + ((e as any).message || e)));
+      return lost(err(E.TRANSPORT, "connect: " + text(e)));
     }
     if (my == gen) { link = l; if (opened) hello(); }
   }
 
   function hello() {
+    var w = o.will;
     lastIn = clock.now();
-    write({ type: CONNECT, clientId: o.clientId || "", clean: clean, keepalive: ka / 1000, will: o.will && { topic: o.will.topic, payload: toBytes(o.will.payload), qos: o.will.qos, retain: o.will.retain }, username: o.username, password: o.password == null ? o.password : toBytes(o.password) });
+    write({ type: CONNECT, clientId: o.clientId, clean: o.clean == null ? DEFAULTS.clean : o.clean, keepalive: ka / 1000,
+      will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: o.username,
+      password: o.password == null ? o.password : toBytes(o.password) });
   }
 
   // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
   function lost(e: MqttError | null) {
-    var was = c.connected, delay: number;
+    var was = on, d: number;
     gen++;
     clock.clearTimer(tConn); clock.clearTimer(tKa);
     tConn = tKa = 0;
     if (link) try { link.close(); } catch (x) {}
     link = null;
-    c.connected = false;
+    c.connected = on = false;
     // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     if (!ended && rc) {
       if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
       // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials wait the max
-      delay = Math.min(rmax, rmin * Math.pow(2, attempt + 1));
-      delay = authFail ? rmax : rmin + rnd() * (delay - rmin);
-      attempt++;
+      d = Math.min(rmax, rmin * Math.pow(2, ++attempt));
+      tRe = clock.setTimer(reopen, authFail ? rmax : rmin + rnd() * (d - rmin));
       authFail = false;
-      tRe = clock.setTimer(reopen, delay);
     }
     if (e) emit("error", e);
     emit("close");
@@ -212,19 +218,21 @@ export function createClient(o: ClientOptions): Client {
   }
 
   function write(p: Packet) {
-    if (!link) return;
-    try { link.write(encode(p)); } catch (e) { return lost(err(E.TRANSPORT, "write failed: " + ((e as any).message || e))); }
-    lastOut = clock.now();
+    if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(E.TRANSPORT, "write: " + text(e))); }
+  }
+  // a packet of only a type and maybe an id (acks, PINGREQ, DISCONNECT), from the scratch object
+  function send(t: number, id?: number) {
+    scratch.type = t;
+    scratch.id = id;
+    write(scratch);
   }
 
   // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
   function keepalive() {
-    var t = clock.now(), next: number;
-    if (t - lastIn >= ka * 1.5) return lost(err(E.KEEPALIVE, "no packet from the broker for " + (t - lastIn) + " ms: link dead"));
-    if (!pingOut && (t - lastOut >= ka || t - lastIn >= ka)) { pingOut = true; write({ type: PINGREQ }); }
-    next = lastIn + ka * 1.5;
-    if (!pingOut) next = Math.min(next, Math.min(lastIn, lastOut) + ka);
-    if (link) tKa = clock.setTimer(keepalive, Math.max(next - t, 1));
+    var t = clock.now(), m = Math.min(lastIn, lastOut);
+    if (t - lastIn >= ka * 1.5) return lost(err(E.KEEPALIVE, "no packet for " + (t - lastIn) + " ms: link dead"));
+    if (!pingOut && t - m >= ka) { pingOut = true; send(PINGREQ); }
+    if (link) tKa = clock.setTimer(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
   }
 
   // ---- incoming ----
@@ -237,56 +245,52 @@ export function createClient(o: ClientOptions): Client {
   }
 
   function onPacket(p: Packet) {
-    var t = p.type, m: Msg | undefined, i: number, a: Ack, e: MqttError | null = null, g: any[], f: string;
+    var t = p.type, id = p.id!, r = p.returnCode!, m: Msg | undefined, i: number, a: Msg, e: MqttError | null = null, g: any[], f: string;
     if (!link) return;
     lastIn = clock.now();
     pingOut = false;
-    if (!c.connected) {
-      if (t != CONNACK) return lost(err(E.MALFORMED, NAMES[t] + " before CONNACK [MQTT-3.2.0-1]", t));
+    if (!on) {
+      if (t != CONNACK) return lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
       clock.clearTimer(tConn);
-      if (p.returnCode) {
-        authFail = p.returnCode > 3;
-        e = err(E.REFUSED, "connection refused: " + REFUSALS[p.returnCode!] + " (" + p.returnCode + ")", t);
-        e.returnCode = p.returnCode;
+      if (r) {
+        authFail = r > 3;
+        e = err(E.REFUSED, "refused: " + REFUSALS[r] + " (" + r + ")", t);
+        e.returnCode = r;
         return lost(e);
       }
       return up(p);
     }
     if (t == PUBLISH) {
-      if (p.qos == 2) {
-        if (!rcvd[p.id!]) deliver(p); // held until PUBREL: a resent QoS 2 message is delivered once
-        rcvd[p.id!] = 1;
-        write({ type: PUBREC, id: p.id });
-      } else {
-        deliver(p);
-        if (p.qos) write({ type: PUBACK, id: p.id });
-      }
+      // QoS 2: the id is held until PUBREL, so a resent message is delivered once
+      if (p.qos! < 2 || !rcvd[id]) deliver(p);
+      if (p.qos! > 1) rcvd[id] = 1;
+      if (p.qos) send(p.qos + 3, id); // PUBACK, PUBREC
     } else if (t == PUBREL) {
-      delete rcvd[p.id!];
-      write({ type: PUBCOMP, id: p.id });
-    } else if (t == PUBACK || t == PUBREC || t == PUBCOMP) {
-      for (i = 0; i < infl.length; i++) if (infl[i].id == p.id) m = infl[i];
+      delete rcvd[id];
+      send(PUBCOMP, id);
+    } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
+      for (i = 0; i < infl.length && infl[i].id != id; i++);
+      m = infl[i];
       if (t == PUBREC) {
-        if (m && m.qos == 2) m.rel = true;
-        write({ type: PUBREL, id: p.id }); // also for an id we no longer know: lets the broker finish
+        if (m && m.qos! > 1) m.rel = true;
+        send(PUBREL, id); // also for an id we no longer know: lets the broker finish
       } else if (m && (t == PUBACK) == (m.qos == 1)) {
-        infl.splice(infl.indexOf(m), 1);
+        infl.splice(i, 1);
         if (m.cb) safe(m.cb, null);
         flush();
       }
-    } else if (t == SUBACK || t == UNSUBACK) {
-      a = acks[p.id!];
-      if (!a) return;
-      delete acks[p.id!];
+    } else if ((t | 2) == 11 && (a = acks[id])) { // SUBACK, UNSUBACK
+      delete acks[id];
       if (t == SUBACK) {
         g = [];
-        for (i = 0; i < a.p.subs!.length; i++) {
-          f = a.p.subs![i].topic;
-          if (p.granted![i] == 128 || p.granted![i] == null) {
-            delete handlers[f];
-            e = err(E.SUBSCRIBE, "subscription to " + f + " refused by the broker", t);
-          } else subs[f] = a.p.subs![i].qos;
-          g.push({ topic: f, qos: p.granted![i] });
+        for (i = 0; i < a.subs!.length; i++) {
+          f = a.subs![i].topic;
+          r = p.granted![i];
+          if (r == 128 || r == null) {
+            handler(f);
+            e = err(E.SUBSCRIBE, "subscription to " + f + " refused", t);
+          } else subs[f] = a.subs![i].qos;
+          g.push({ topic: f, qos: r });
         }
         if (a.cb) safe(a.cb, e, g); else if (e) emit("error", e);
       } else if (a.cb) safe(a.cb, null);
@@ -295,15 +299,15 @@ export function createClient(o: ClientOptions): Client {
 
   function deliver(p: Packet) {
     emit("message", p.topic, p.payload, p);
-    for (var f in handlers) if (matches(f, p.topic!)) safe(handlers[f], p.topic, p.payload, p);
+    for (var i = 0; i < handlers.length; i += 2) if (matches(handlers[i], p.topic!)) safe(handlers[i + 1], p.topic, p.payload, p);
   }
 
   // CONNACK accepted: restore the session, then send what waited.
   function up(p: Packet) {
-    var i: number, f: string, list = [];
-    c.connected = true;
+    var i: number, f: string, list = [], m: Msg;
+    c.connected = on = true;
     upAt = lastOut = clock.now();
-    for (f in acks) write(acks[f as any].p); // SUBSCRIBE/UNSUBSCRIBE still unanswered
+    for (f in acks) write(acks[f as any]); // SUBSCRIBE/UNSUBSCRIBE still unanswered
     if (!p.sessionPresent) {
       rcvd = {};
       for (f in subs) list.push({ topic: f, qos: subs[f] });
@@ -311,8 +315,9 @@ export function createClient(o: ClientOptions): Client {
     }
     for (i = 0; i < infl.length; i++) {
       // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
-      infl[i].dup = !!p.sessionPresent;
-      write(infl[i].rel ? { type: PUBREL, id: infl[i].id } : infl[i]);
+      m = infl[i];
+      m.dup = !!p.sessionPresent;
+      if (m.rel) send(PUBREL, m.id); else write(m);
     }
     if (!link) return; // a write failed: lost() ran, no keepalive timer, no `connect`
     if (ka) tKa = clock.setTimer(keepalive, ka);
@@ -322,38 +327,29 @@ export function createClient(o: ClientOptions): Client {
 
   // ---- outgoing ----
   function newId() {
-    for (;;) {
+    for (var i: number; ;) {
       nid = nid % 65535 + 1;
-      if (acks[nid]) continue;
-      for (var i = 0; i < infl.length && infl[i].id != nid; i++);
-      if (i == infl.length) return nid;
+      for (i = 0; i < infl.length && infl[i].id != nid; i++);
+      if (!acks[nid] && i == infl.length) return nid;
     }
   }
 
-  function request(p: Packet, cb?: Callback) {
-    p.id = newId();
-    acks[p.id] = { p: p, cb: cb };
-    if (c.connected) write(p);
+  function request(p: Msg) {
+    acks[p.id = newId()] = p;
+    if (on) write(p);
   }
 
   function send1(m: Msg) {
-    if (m.qos) {
-      m.id = newId();
-      infl.push(m);
-      write(m);
-    } else {
-      tmp.topic = m.topic; tmp.payload = m.payload; tmp.retain = m.retain;
-      write(tmp);
-      if (m.cb) safe(m.cb, null);
-    }
+    var cb = m.cb;
+    if (m.qos) { m.id = newId(); infl.push(m); }
+    write(m);
+    if (!m.qos && cb) safe(cb, null);
   }
 
   function flush() {
-    var m: Msg;
-    while (c.connected && outq.length && (!outq[0].qos || infl.length < imax)) {
-      m = outq.shift()!;
-      queuedBytes -= m.n;
-      send1(m);
+    while (on && outq.length && (!outq[0].qos || infl.length < imax)) {
+      queuedBytes -= outq[0].n!;
+      send1(outq.shift()!);
     }
   }
 
@@ -361,18 +357,18 @@ export function createClient(o: ClientOptions): Client {
   // message for a new one (the new one is refused instead). Every drop is reported.
   function enqueue(m: Msg) {
     var i: number, d: Msg, e: MqttError;
-    while (outq.length >= qmax || queuedBytes + m.n > qbytes) {
+    while (outq.length >= qmax || queuedBytes + m.n! > qbytes) {
       for (i = 0; i < outq.length && outq[i].qos; i++);
-      d = i < outq.length && m.n <= qbytes ? outq.splice(i, 1)[0] : m; // too big for any room: refuse it alone
-      if (d != m) queuedBytes -= d.n;
-      e = err(E.QUEUE_FULL, "queue full: dropped QoS " + d.qos + " message to " + d.topic);
+      d = i < outq.length && m.n! <= qbytes ? outq.splice(i, 1)[0] : m; // too big for any room: refuse it alone
+      if (d != m) queuedBytes -= d.n!;
+      e = err(E.QUEUE_FULL, "queue full: dropped a QoS " + d.qos + " message to " + d.topic);
       e.dropped = d.topic;
       emit("error", e);
       if (d.cb) safe(d.cb, e);
       if (d == m) return;
     }
     outq.push(m);
-    queuedBytes += m.n;
+    queuedBytes += m.n!;
   }
 
   dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError);

@@ -34,3 +34,8 @@ export interface MqttError {
 export function err(code: string, message: string, type?: number): MqttError {
   return { code: code, message: message, type: type };
 }
+
+/** the text of something thrown (an Error, or whatever an engine or application threw) */
+export function text(e: any): string {
+  return e && e.message || e;
+}

@@ -21,11 +21,15 @@ export interface Packet {
   subs?: { topic: string; qos: number }[]; granted?: number[]; topics?: string[];
 }
 
-// Layout table, indexed by type. Fixed-header flags that the type requires ([MQTT-2.2.2-1]; PUBLISH
-// carries its own), then the body as ops: i = packet id, C = connect, A = connack, P = publish,
-// S = subscription list, G = granted QoS list, U = filter list. MQTT 5 adds ops here (reason, props).
-const FLAGS = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0];
-const OPS = ["", "C", "A", "P", "i", "i", "i", "i", "iS", "iG", "iU", "i", "", "", ""];
+/** The EMALFORMED error for packet type `t` breaking spec rule `rule` ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]"). */
+export function malformed(t: number, rule: string): MqttError {
+  return err(E.MALFORMED, NAMES[t] + ": [MQTT-" + rule + "]", t);
+}
+
+// Layouts, by type: 0 and 15 reserved; 1 CONNECT; 2 CONNACK; 3 PUBLISH (its own flags); 4..7, 11 a
+// packet id; 8 SUBSCRIBE id + (filter, QoS)...; 9 SUBACK id + return codes; 10 UNSUBSCRIBE id +
+// filters; 12..14 nothing. Fixed-header flags are 0 but 2 for PUBREL, SUBSCRIBE, UNSUBSCRIBE
+// [MQTT-2.2.2-1]: bits 6, 8, 10 of 1344, as `1344 >> t - 1 & 2`. MQTT 5 adds reason codes and properties.
 
 // ---- encode ---------------------------------------------------------------------------------
 const chr = String.fromCharCode;
@@ -35,145 +39,138 @@ function utf(s: string) { return str(encodeUtf8(s)); }
 
 /** Packet object -> bytes. Assumes a valid packet: the client validates what applications give it. */
 export function encode(p: Packet): string {
-  var t = p.type, ops = OPS[t], body = "", flags = FLAGS[t], i: number, k: number, w: Will | null | undefined, f: number;
-  for (k = 0; k < ops.length; k++) switch (ops.charAt(k)) {
-    case "i": body += u16(p.id!); break;
-    case "C":
-      w = p.will;
-      f = (p.clean ? 2 : 0) | (w ? 4 | (w.qos || 0) << 3 | (w.retain ? 32 : 0) : 0) |
-        (p.password != null ? 64 : 0) | (p.username != null ? 128 : 0);
-      body += "\0\x04MQTT\x04" + chr(f) + u16(p.keepalive || 0) + utf(p.clientId || "");
-      if (w) body += utf(w.topic) + str(w.payload || "");
-      if (p.username != null) body += utf(p.username);
-      if (p.password != null) body += str(p.password);
-      break;
-    case "A": if (__SERVER__) body += chr(p.sessionPresent ? 1 : 0, p.returnCode || 0); break;
-    case "P":
-      flags = (p.dup ? 8 : 0) | (p.qos || 0) << 1 | (p.retain ? 1 : 0);
-      body += utf(p.topic!) + (p.qos ? u16(p.id!) : "") + (p.payload || "");
-      break;
-    case "S": for (i = 0; i < p.subs!.length; i++) body += utf(p.subs![i].topic) + chr(p.subs![i].qos); break;
-    case "G": if (__SERVER__) for (i = 0; i < p.granted!.length; i++) body += chr(p.granted![i]); break;
-    case "U": for (i = 0; i < p.topics!.length; i++) body += utf(p.topics![i]); break;
+  var t = p.type, b = "", f = 1344 >> t - 1 & 2, w = p.will, i: number, n: number;
+  if (t == CONNECT) {
+    b = "\0\x04MQTT\x04" + chr((p.clean ? 2 : 0) | (w ? 4 | (w.qos as any) << 3 | (w.retain ? 32 : 0) : 0) |
+      (p.password != null ? 64 : 0) | (p.username != null ? 128 : 0)) + u16(p.keepalive!) + utf(p.clientId || "");
+    if (w) b += utf(w.topic) + str(w.payload || "");
+    if (p.username != null) b += utf(p.username);
+    if (p.password != null) b += str(p.password);
+  } else if (t == PUBLISH) {
+    f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
+    b = utf(p.topic!) + (p.qos ? u16(p.id!) : "") + (p.payload || ""); // no packet id at QoS 0 [MQTT-2.3.1-5]
+  } else if (__SERVER__ && t == CONNACK) b = chr(p.sessionPresent ? 1 : 0, p.returnCode!);
+  else if (t < 12) {
+    b = u16(p.id!);
+    if (t == SUBSCRIBE) for (i = 0; i < p.subs!.length; i++) b += utf(p.subs![i].topic) + chr(p.subs![i].qos);
+    if (t == UNSUBSCRIBE) for (i = 0; i < p.topics!.length; i++) b += utf(p.topics![i]);
+    if (__SERVER__ && t == SUBACK) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);
   }
   // remaining length: 7 bits a byte, least significant first
-  var n = body.length, len = "";
-  do { i = n % 128; n = (n - i) / 128; len += chr(n ? i | 128 : i); } while (n);
-  return chr(t << 4 | flags) + len + body;
+  var len = "";
+  for (n = b.length; len += chr(n > 127 ? n & 127 | 128 : n), n >>= 7;);
+  return chr(t << 4 | f) + len + b;
 }
 
 // ---- decode ---------------------------------------------------------------------------------
 // Scratch state of the decode in progress: decode is synchronous and calls out to nobody, so one set
 // serves every decoder without a per-packet reader object.
 var B = "", P = 0, T = 0;
-function fail(rule: string, what: string): never {
-  throw err(E.MALFORMED, NAMES[T] + ": " + what + " [" + rule + "]", T);
+function fail(rule: string): never {
+  throw malformed(T, rule);
 }
 function byte() {
-  if (P >= B.length) fail("MQTT-2.2.3", "shorter than its fields");
+  if (P >= B.length) fail("2.2.3"); // shorter than its fields
   return B.charCodeAt(P++);
 }
 function rd16() { return byte() << 8 | byte(); }
+function rdId() {
+  var x = rd16();
+  if (!x) fail("2.3.1-1"); // packet id 0
+  return x;
+}
 function rdBin() {
   var n = rd16();
-  if (P + n > B.length) fail("MQTT-2.2.3", "shorter than its fields");
-  P += n;
-  return B.substring(P - n, P);
+  if (P + n > B.length) fail("2.2.3");
+  return B.substring(P, P += n);
 }
 function rdUtf(): string {
   var s = decodeUtf8(rdBin());
-  if (s == null) fail("MQTT-1.5.3-1", "ill-formed UTF-8");
-  if (s!.indexOf("\0") >= 0) fail("MQTT-1.5.3-2", "U+0000 in a string");
+  if (s == null) fail("1.5.3-1"); // ill-formed UTF-8
+  if (s!.indexOf("\0") >= 0) fail("1.5.3-2");
   return s!;
 }
 function rdTopic(filter: boolean) {
   var s = rdUtf(), why = validTopic(s, filter);
-  if (why) fail(why[0], why[1]);
+  if (why) fail(why);
   return s;
 }
 
-// Layouts of the packets only clients send, decoded by tests and tools playing a broker.
-function fromClient(op: string, p: Packet) {
+// Layouts of the packets only clients send (after the packet id of SUBSCRIBE/UNSUBSCRIBE), decoded by
+// tests and tools playing a broker.
+function fromClient(t: number, p: Packet) {
   var f: number, x: number;
-  switch (op) {
-    case "C":
-      if (rdBin() != "MQTT") fail("MQTT-3.1.2-1", "protocol name is not MQTT");
-      if (byte() != 4) fail("MQTT-3.1.2-2", "protocol level is not 4");
-      f = byte();
-      if (f & 1) fail("MQTT-3.1.2-3", "reserved connect flag set");
-      x = f >> 3 & 3;
-      if (x == 3) fail("MQTT-3.1.2-14", "will QoS 3");
-      if (!(f & 4) && (x || f & 32)) fail("MQTT-3.1.2-11", "will QoS or retain without a will");
-      if (f & 64 && !(f & 128)) fail("MQTT-3.1.2-22", "password without a user name");
-      p.clean = !!(f & 2);
-      p.keepalive = rd16();
-      p.clientId = rdUtf();
-      p.will = f & 4 ? { topic: rdTopic(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
-      if (f & 128) p.username = rdUtf();
-      if (f & 64) p.password = rdBin();
-      break;
-    case "S":
-      p.subs = [];
-      while (P < B.length) {
-        p.subs.push({ topic: rdTopic(true), qos: x = byte() });
-        if (x > 2) fail("MQTT-3-8.3-4", "requested QoS byte " + x);
-      }
-      if (!p.subs.length) fail("MQTT-3.8.3-3", "no topic filter");
-      break;
-    case "U":
-      p.topics = [];
-      while (P < B.length) p.topics.push(rdTopic(true));
-      if (!p.topics.length) fail("MQTT-3.10.3-2", "no topic filter");
-      break;
+  if (t == CONNECT) {
+    if (rdBin() != "MQTT") fail("3.1.2-1");
+    if (byte() != 4) fail("3.1.2-2"); // protocol level
+    f = byte();
+    if (f & 1) fail("3.1.2-3"); // reserved flag
+    x = f >> 3 & 3;
+    if (x == 3) fail("3.1.2-14"); // will QoS 3
+    if (!(f & 4) && (x || f & 32)) fail("3.1.2-11"); // will QoS or retain without a will
+    if (f & 64 && !(f & 128)) fail("3.1.2-22"); // password without a user name
+    p.clean = !!(f & 2);
+    p.keepalive = rd16();
+    p.clientId = rdUtf();
+    p.will = f & 4 ? { topic: rdTopic(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
+    if (f & 128) p.username = rdUtf();
+    if (f & 64) p.password = rdBin();
+  } else if (t == SUBSCRIBE) {
+    p.subs = [];
+    while (P < B.length) {
+      p.subs.push({ topic: rdTopic(true), qos: x = byte() });
+      if (x > 2) fail("3-8.3-4"); // requested QoS
+    }
+    if (!p.subs.length) fail("3.8.3-3"); // no filter
+  } else if (t == UNSUBSCRIBE) {
+    p.topics = [];
+    while (P < B.length) p.topics.push(rdTopic(true));
+    if (!p.topics.length) fail("3.10.3-2");
   }
 }
 
 /** Fixed-header byte + body -> packet, or an error value (never throws). */
 export function decode(first: number, body: string): Packet | MqttError {
-  var t = first >> 4, flags = first & 15, ops = OPS[t] || "", p: Packet = { type: t }, k: number, f: number, x: number;
+  var t = first >> 4, f = first & 15, p: Packet = { type: t }, x: number, y: number;
   B = body; P = 0; T = t;
   try {
-    if (!t || t > 14) fail("MQTT-2.2.1", "reserved packet type " + t);
-    if (FLAGS[t] >= 0 && flags != FLAGS[t]) fail("MQTT-2.2.2-1", "reserved flag bits " + flags);
-    for (k = 0; k < ops.length; k++) switch (ops.charAt(k)) {
-      case "i":
-        if (!(p.id = rd16())) fail("MQTT-2.3.1-1", "packet id 0");
-        break;
-      case "A":
-        f = byte();
-        x = byte();
-        if (f & 254) fail("MQTT-3.2.2.1", "reserved acknowledge flags " + f);
-        if (x > 5) fail("MQTT-3.2.2.3", "reserved return code " + x);
-        if (x && f) fail("MQTT-3.2.2-4", "session present with a refusal");
-        p.sessionPresent = !!f;
-        p.returnCode = x;
-        break;
-      case "P":
-        x = flags >> 1 & 3;
-        if (x == 3) fail("MQTT-3.3.1-4", "QoS 3");
-        if (!x && flags & 8) fail("MQTT-3.3.1-2", "DUP set on QoS 0");
-        p.topic = rdTopic(false);
-        p.qos = x;
-        p.retain = !!(flags & 1);
-        p.dup = !!(flags & 8);
-        if (x && !(p.id = rd16())) fail("MQTT-2.3.1-1", "packet id 0");
-        p.payload = B.substring(P);
-        P = B.length;
-        break;
-      case "G":
+    if (!t || t > 14) fail("2.2.1"); // reserved type
+    if (t != PUBLISH && f != (1344 >> t - 1 & 2)) fail("2.2.2-1"); // reserved flag bits
+    if (t == CONNACK) {
+      x = byte();
+      y = byte();
+      if (x & 254) fail("3.2.2.1"); // reserved acknowledge flags
+      if (y > 5) fail("3.2.2.3"); // reserved return code
+      if (y && x) fail("3.2.2-4"); // session present with a refusal
+      p.sessionPresent = !!x;
+      p.returnCode = y;
+    } else if (t == PUBLISH) {
+      x = f >> 1 & 3;
+      if (x > 2) fail("3.3.1-4"); // QoS 3
+      if (!x && f & 8) fail("3.3.1-2"); // DUP on QoS 0
+      p.topic = rdTopic(false);
+      p.qos = x;
+      p.retain = !!(f & 1);
+      p.dup = !!(f & 8);
+      if (x) p.id = rdId();
+      p.payload = B.substring(P);
+      P = B.length;
+    } else if (t < 12) {
+      // CONNECT, SUBSCRIBE, UNSUBSCRIBE: only clients send them
+      if (!__SERVER__ && 1282 >> t & 1) fail("2.2.1");
+      if (t > 1) p.id = rdId();
+      if (t == SUBACK) {
         p.granted = [];
         while (P < B.length) {
           x = byte();
-          if (x > 2 && x != 128) fail("MQTT-3.9.3-2", "reserved return code " + x);
+          if (x > 2 && x != 128) fail("3.9.3-2"); // reserved return code
           p.granted.push(x);
         }
-        if (!p.granted.length) fail("MQTT-3.9.3-1", "no return code");
-        break;
-      default: // C, S, U: packets only clients send
-        if (__SERVER__) fromClient(ops.charAt(k), p);
-        else fail("MQTT-2.2.1", "not sent by a server");
+        if (!p.granted.length) fail("3.9.3-1");
+      }
+      if (__SERVER__) fromClient(t, p);
     }
-    if (P != B.length) fail("MQTT-2.2.3", "remaining length " + B.length + " is longer than its fields");
+    if (P != B.length) fail("2.2.3"); // longer than its fields
     B = "";
     return p;
   } catch (e) {

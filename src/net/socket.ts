@@ -1,6 +1,6 @@
 // TCP/TLS transport over a Node-style socket module: Espruino's `net`/`tls` and Node's share the
 // shape connect({host, port, ...}, cb) -> socket with on("data"|"close"|"error") and write().
-import { E, err } from "../mqtt/errors";
+import { E, err, text } from "../mqtt/errors";
 import type { Transport } from "../mqtt/port";
 
 /** `mod` is require("net") or require("tls"); `extra` adds connect options (ca, cert, key...). */
@@ -9,11 +9,11 @@ export function socketTransport(mod: any, extra?: any): Transport {
     var o: any = { host: host, port: port }, k: string;
     for (k in extra) o[k] = extra[k];
     // Espruino throws here on a refused connect or a DNS failure: the client catches it
-    var s = mod.connect(o, function () { ev.open(); });
+    var s = mod.connect(o, ev.open);
     // Node: strings of byte chars, as Espruino gives; and no Nagle delay for small packets
     if (s.setEncoding) { s.setEncoding("latin1"); s.setNoDelay(true); }
     s.on("data", ev.data);
-    s.on("error", function (e: any) { ev.close(err(E.TRANSPORT, "socket error: " + (e && e.message || e))); });
+    s.on("error", function (e: any) { ev.close(err(E.TRANSPORT, "socket: " + text(e))); });
     s.on("close", function () { ev.close(); });
     return {
       // always a binary string: Espruino sends a Uint8Array as text like "65,0,255"

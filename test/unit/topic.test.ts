@@ -13,41 +13,41 @@ describe("validTopic", () => {
   const filters = ["#", "+", "+/+", "/+", "+/", "sport/#", "sport/+/player1", "+/tennis/#", "/#", "+/#", "$SYS/#", "a//+", "//#", "+/+/+"];
   for (const f of filters) it(`accepts the filter ${JSON.stringify(f)}, not as a name [MQTT-4.7.1-1]`, () => {
     expect(validTopic(f, true)).toBeNull();
-    expect(validTopic(f, false)).toStrictEqual(["MQTT-3.3.2-2", expect.any(String)]);
+    expect(validTopic(f, false)).toBe("3.3.2-2");
   });
 
   const misplacedHash = ["sport/tennis#", "sport/tennis/#/ranking", "#/", "##", "a#", "#a", "a/#/b", "+#"];
   const misplacedPlus = ["sport+", "sport/+player1", "++", "+a", "a+/b", "a/b+", "+#/"];
   for (const f of misplacedHash.filter((x) => x != "+#")) it(`rejects the filter ${f} [MQTT-4.7.1-2]`, () => {
-    expect(validTopic(f, true)).toStrictEqual(["MQTT-4.7.1-2", expect.stringContaining("#")]);
+    expect(validTopic(f, true)).toBe("4.7.1-2");
   });
   for (const f of misplacedPlus.concat("+#")) it(`rejects the filter ${f} [MQTT-4.7.1-3]`, () => {
-    expect(validTopic(f, true)).toStrictEqual(["MQTT-4.7.1-3", expect.stringContaining("+")]);
+    expect(validTopic(f, true)).toBe("4.7.1-3");
   });
 
   it("rejects empty topics and filters [MQTT-4.7.3-1]", () => {
-    expect(validTopic("", false)).toStrictEqual(["MQTT-4.7.3-1", expect.any(String)]);
-    expect(validTopic("", true)).toStrictEqual(["MQTT-4.7.3-1", expect.any(String)]);
+    expect(validTopic("", false)).toBe("4.7.3-1");
+    expect(validTopic("", true)).toBe("4.7.3-1");
   });
 
   it("rejects U+0000 [MQTT-4.7.3-2]", () => {
-    expect(validTopic("a\0b", false)).toStrictEqual(["MQTT-4.7.3-2", expect.any(String)]);
-    expect(validTopic("\0", true)).toStrictEqual(["MQTT-4.7.3-2", expect.any(String)]);
+    expect(validTopic("a\0b", false)).toBe("4.7.3-2");
+    expect(validTopic("\0", true)).toBe("4.7.3-2");
   });
 
   it("limits the UTF-8 encoding, not the JS length, to 65,535 bytes [MQTT-4.7.3-3]", () => {
     expect(validTopic("a".repeat(65535), false)).toBeNull();
-    expect(validTopic("a".repeat(65536), false)).toStrictEqual(["MQTT-4.7.3-3", expect.any(String)]);
+    expect(validTopic("a".repeat(65536), false)).toBe("4.7.3-3");
     expect(validTopic("é".repeat(32767) + "a", false)).toBeNull(); // 65,535 bytes in 32,768 chars
-    expect(validTopic("é".repeat(32768), false)).toStrictEqual(["MQTT-4.7.3-3", expect.any(String)]); // 65,536 bytes
+    expect(validTopic("é".repeat(32768), false)).toBe("4.7.3-3"); // 65,536 bytes
     expect(validTopic("€".repeat(21845), false)).toBeNull(); // 3 bytes each: 65,535
-    expect(validTopic("€".repeat(21846), false)).toStrictEqual(["MQTT-4.7.3-3", expect.any(String)]);
+    expect(validTopic("€".repeat(21846), false)).toBe("4.7.3-3");
     expect(validTopic("\ud83c\udf21".repeat(16383) + "abc", false)).toBeNull(); // 4 bytes per pair: 65,535
-    expect(validTopic("\ud83c\udf21".repeat(16384), false)).toStrictEqual(["MQTT-4.7.3-3", expect.any(String)]);
+    expect(validTopic("\ud83c\udf21".repeat(16384), false)).toBe("4.7.3-3");
     // a lone surrogate is sent as U+FFFD, 3 bytes
     expect(validTopic("\ud800".repeat(21845), false)).toBeNull();
-    expect(validTopic("\ud800".repeat(21846), false)).toStrictEqual(["MQTT-4.7.3-3", expect.any(String)]);
-    expect(validTopic("\udc00".repeat(21846), false)).toStrictEqual(["MQTT-4.7.3-3", expect.any(String)]);
+    expect(validTopic("\ud800".repeat(21846), false)).toBe("4.7.3-3");
+    expect(validTopic("\udc00".repeat(21846), false)).toBe("4.7.3-3");
   });
 });
 
