@@ -1,0 +1,291 @@
+// The Espruino emulation itself (test/helpers/espruino-emu.ts): each trap it promises, checked, so the
+// bundle tests that rely on it prove what they claim.
+import { afterEach, describe, expect, it } from "vitest";
+import { createServer, Server, Socket } from "node:net";
+import { createEspruino, Espruino } from "../helpers/espruino-emu";
+import { freePort } from "../helpers/mosquitto";
+
+let emu: Espruino | null = null;
+const servers: Server[] = [];
+afterEach(async () => {
+  emu?.dispose();
+  emu = null;
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+});
+
+/** a TCP server on 127.0.0.1 that records what it receives */
+async function server(onConn?: (s: Socket) => void) {
+  const got: Buffer[] = [], conns: Socket[] = [];
+  const srv = createServer((s) => { conns.push(s); s.on("data", (d) => got.push(d)); s.on("error", () => {}); onConn?.(s); });
+  servers.push(srv);
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  return { port: (srv.address() as any).port as number, got: () => Buffer.concat(got), conns };
+}
+
+describe("language traps", () => {
+  it("Array.prototype.slice/push and String.prototype.* read undefined; instances keep their methods", async () => {
+    emu = await createEspruino();
+    expect(emu.eval("[typeof Array.prototype.slice, typeof Array.prototype.push, typeof Array.prototype.indexOf]")).toEqual(["undefined", "undefined", "function"]);
+    expect(emu.eval("[].slice.call([1,2,3], 1)")).toEqual([2, 3]);
+    expect(emu.eval("var a = []; a.push(4); a")).toEqual([4]);
+    expect(emu.eval("[typeof String.prototype.charCodeAt, typeof String.prototype.substring]")).toEqual(["undefined", "undefined"]);
+    expect(emu.eval("'ab'.charCodeAt(1) + 'xyz'.substring(1)")).toBe("98yz");
+    expect(emu.eval("[[] instanceof Array, Array.isArray([]), new Array(3).length, Array(1, 2).length, String(12), typeof new String('a')]")).toEqual([true, true, 3, 2, "12", "object"]);
+    expect(emu.eval("String.fromCharCode(65, 0, 255).length")).toBe(3);
+  });
+
+  it("no ES2015+ built-ins the bundle must not use; errors are not instanceof Error and have no name", async () => {
+    emu = await createEspruino();
+    expect(emu.eval("[typeof Map, typeof Set, typeof Symbol, typeof Object.freeze, typeof Array.from, typeof Reflect]")).toEqual(Array(6).fill("undefined"));
+    expect(emu.eval("var e; try { null.x } catch (x) { e = x } [e instanceof Error, e.name === undefined, typeof e.message]")).toEqual([false, true, "string"]);
+    expect(emu.eval("new Error('m').message")).toBe("m");
+  });
+
+  it("strict: false keeps QuickJS as it is", async () => {
+    emu = await createEspruino({ strict: false });
+    expect(emu.eval("[typeof Map, typeof Array.prototype.slice]")).toEqual(["function", "function"]);
+  });
+});
+
+describe("timers", () => {
+  it("ids are reused, a fired timeout is gone (clearing it throws 'Unknown Timeout'), clearTimeout() clears all", async () => {
+    emu = await createEspruino({ fakeTime: true });
+    emu.eval("var log = []; var a = setTimeout(function () { log.push('a') }, 10); var b = setTimeout(function () { log.push('b') }, 20);");
+    expect(emu.eval("[a, b]")).toEqual([1, 2]);
+    await emu.run(30);
+    expect(emu.eval("log")).toEqual(["a", "b"]);
+    expect(emu.eval("setTimeout(function () {}, 1000)")).toBe(1); // no timers left: ids start again at 1
+    expect(emu.eval("var r; try { clearTimeout(b) } catch (e) { r = e.message } r")).toBe("Unknown Timeout");
+    emu.eval("setInterval(function () {}, 5); clearTimeout()");
+    expect(emu.warnings.join()).toMatch(/clears EVERY timer/);
+    expect(emu.eval("var r; try { clearInterval(1) } catch (e) { r = e.message } r")).toBe("Unknown Interval");
+  });
+
+  it("a timeout is removed after its callback: inside it, its id is still taken", async () => {
+    emu = await createEspruino({ fakeTime: true });
+    emu.eval("var inner; setTimeout(function () { inner = setTimeout(function () {}, 5); clearTimeout(1); }, 5)");
+    await emu.run(6);
+    expect(emu.eval("inner")).toBe(2);
+    expect(emu.uncaught).toEqual([]);
+  });
+
+  it("fake time jumps over idle periods; intervals, changeInterval, arguments, Date.now and getTime follow it", async () => {
+    emu = await createEspruino({ fakeTime: { start: 1000000 } });
+    emu.eval("var n = 0, args; var iv = setInterval(function () { n++ }, 1000); setTimeout(function (x, y) { args = [x, y] }, 60000, 1, 'b');");
+    const t0 = Date.now();
+    await emu.run(60000);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(emu.eval("[n, args, Date.now(), getTime(), new Date().getTime()]")).toEqual([60, [1, "b"], 1060000, 1060, 1060000]);
+    emu.eval("changeInterval(iv, 10000)");
+    await emu.run(30000);
+    expect(emu.eval("n")).toBe(63);
+  });
+
+  it("an exception in a callback is 'Uncaught' and the next callbacks still run", async () => {
+    emu = await createEspruino({ fakeTime: true });
+    emu.eval("var ok = 0; setTimeout(function () { null.x }, 1); setTimeout(function () { ok = 1 }, 2);");
+    await emu.run(5);
+    expect(emu.eval("ok")).toBe(1);
+    expect(emu.uncaught.length).toBe(1);
+    expect(emu.console.join("\n")).toMatch(/Uncaught .*null/);
+  });
+
+  it("a runaway callback is interrupted", async () => {
+    emu = await createEspruino({ fakeTime: true, cpuLimitMs: 200 });
+    emu.eval("setTimeout(function () { for (;;); }, 1)");
+    await emu.run(5);
+    expect(emu.uncaught.join()).toMatch(/interrupted/);
+  });
+});
+
+describe("net", () => {
+  it("bytes arrive as binary strings; a string is written as bytes", async () => {
+    const srv = await server((s) => s.write(Buffer.from([0, 1, 0x7f, 0x80, 0xff, 0x41])));
+    emu = await createEspruino();
+    emu.eval(`var got = "", opened = 0; var s = require("net").connect({host: "127.0.0.1", port: ${srv.port}}, function () { opened++; this.write("\\u0000\\u00ff\\u0080A"); });
+      s.on("data", function (d) { got += d; });`);
+    await emu.runUntil(() => emu!.eval("got.length") === 6, 3000, "data");
+    expect(emu.eval("[opened, got.charCodeAt(0), got.charCodeAt(3), got.charCodeAt(4), typeof got]")).toEqual([1, 0, 0x80, 0xff, "string"]);
+    await emu.runUntil(() => srv.got().length === 4, 3000, "bytes at the server");
+    expect([...srv.got()]).toEqual([0, 0xff, 0x80, 0x41]);
+    expect(emu.warnings).toEqual([]);
+  });
+
+  it("a Uint8Array, an Array or an ArrayBuffer is written as TEXT, like Espruino", async () => {
+    const srv = await server();
+    emu = await createEspruino();
+    emu.eval(`var s = require("net").connect({host: "127.0.0.1", port: ${srv.port}}, function () {
+      s.write(new Uint8Array([65, 0, 255])); s.write("|"); s.write([1, 2]); s.write("|"); s.write(new Uint8Array([7]).buffer); });`);
+    await emu.runUntil(() => srv.got().length >= 13, 3000, "text at the server");
+    expect(srv.got().toString("latin1")).toBe("65,0,255|1,2|7");
+    expect(emu.warnings.length).toBe(3);
+  });
+
+  it("server close: 'end' then 'close'(false); then write throws 'This socket is closed'", async () => {
+    const srv = await server((s) => setTimeout(() => s.end(), 20));
+    emu = await createEspruino();
+    emu.eval(`var ev = []; var s = require("net").connect({host: "127.0.0.1", port: ${srv.port}});
+      s.on("end", function () { ev.push("end") }); s.on("close", function (e) { ev.push("close:" + e) }); s.on("error", function () { ev.push("error") });`);
+    await emu.runUntil(() => emu!.eval("ev.length") === 2, 3000, "end + close");
+    expect(emu.eval("ev")).toEqual(["end", "close:false"]);
+    expect(emu.eval("var r; try { s.write('x') } catch (e) { r = e.message } r")).toBe("This socket is closed");
+  });
+
+  it("connect() THROWS on a refused connection and on an unknown host", async () => {
+    emu = await createEspruino();
+    const port = await freePort();
+    expect(emu.eval(`var r; try { require("net").connect({host: "127.0.0.1", port: ${port}}) } catch (e) { r = e.message } r`)).toBe("Unable to create socket");
+    expect(emu.eval(`var r; try { require("net").connect({host: "no.such.host", port: 1}) } catch (e) { r = e.message } r`)).toBe("Unable to locate host");
+    expect(emu.stats.refused).toBe(1);
+  });
+
+  it("end() closes; the VM sees 'close'; a dropped network shows as 'close' only", async () => {
+    const srv = await server();
+    emu = await createEspruino();
+    emu.eval(`var ev = []; function mk() { var s = require("net").connect({host: "localhost", port: ${srv.port}});
+      s.on("end", function () { ev.push("end") }); s.on("close", function (e) { ev.push("close") }); return s; }
+      var s1 = mk();`);
+    await emu.runUntil(() => srv.conns.length === 1, 3000, "accepted");
+    emu.eval("s1.end()");
+    await emu.runUntil(() => emu!.eval("ev.indexOf('close') >= 0"), 3000, "close after end()");
+    emu.eval("ev = []; var s2 = mk();");
+    await emu.runUntil(() => srv.conns.length === 2, 3000, "accepted");
+    emu.dropConnections();
+    await emu.runUntil(() => emu!.eval("ev.length") > 0, 3000, "close after drop");
+    expect(emu.eval("ev")).toEqual(["close"]);
+  });
+});
+
+describe("WiFi (ESP boards)", () => {
+  it("espruino-linux has no Wifi module", async () => {
+    emu = await createEspruino({ board: "espruino-linux" });
+    expect(emu.eval(`var r; try { require("Wifi") } catch (e) { r = e.message } r`)).toBe("Module Wifi not found");
+  });
+
+  it("connect -> 'connected' + callback; sockets need the link; a drop closes them and the station retries", async () => {
+    const srv = await server();
+    emu = await createEspruino({ board: "esp8266", fakeTime: true, wifi: { ssid: "ap", password: "pw" } });
+    emu.eval(`var W = require("Wifi"), ev = [], cb = [];
+      W.on("connected", function (d) { ev.push("up " + d.ip) }); W.on("disconnected", function (d) { ev.push("down") });
+      var s0 = require("net").connect({host: "127.0.0.1", port: ${srv.port}});`);
+    expect(emu.console.join()).toMatch(/Not connected to the internet/);
+    expect(emu.eval("W.getIP().ip")).toBe(undefined);
+    emu.eval(`W.connect("ap", {password: "pw"}, function (e) { cb.push(e) })`);
+    await emu.run(1000);
+    expect(emu.eval("[ev, cb, W.getIP().ip, W.getIP().mac, W.getDetails().status]")).toEqual([["up 192.168.1.50"], [null], "192.168.1.50", "5c:cf:7f:00:00:01", "connected"]);
+    emu.eval(`var closed = 0, s = require("net").connect({host: "127.0.0.1", port: ${srv.port}}); s.on("close", function () { closed++ });`);
+    await emu.runUntil(() => srv.conns.length === 1, 3000, "accepted");
+    emu.wifi.drop();
+    await emu.run(1000);
+    expect(emu.eval("[ev, closed]")).toEqual([["up 192.168.1.50", "down"], 1]);
+    emu.wifi.restore();
+    await emu.run(1000);
+    expect(emu.eval("ev")).toEqual(["up 192.168.1.50", "down", "up 192.168.1.50"]);
+  });
+
+  it("a wrong password gives 'Bad password'", async () => {
+    emu = await createEspruino({ board: "esp32", fakeTime: true, wifi: { ssid: "ap", password: "pw" } });
+    emu.eval(`var cb = []; require("Wifi").connect("ap", {password: "nope"}, function (e) { cb.push(e) })`);
+    await emu.run(1000);
+    expect(emu.eval("cb")).toEqual(["Bad password"]);
+  });
+});
+
+describe("pins", () => {
+  it("outputs are visible to the host, inputs settable by it; reading an auto-mode pin makes it an input", async () => {
+    emu = await createEspruino({ board: "esp32" });
+    emu.eval("digitalWrite(D5, 1); digitalWrite('D12', true); analogWrite(D14, 0.25, {freq: 1000});");
+    expect([emu.pins.get("D5"), emu.pins.get("D12"), emu.pins.mode("D5"), emu.pins.pwm("D14")]).toEqual([1, 1, "output", { duty: 0.25, freq: 1000 }]);
+    emu.pins.set("D4", 1);
+    emu.pins.setAnalog("D34", 0.5);
+    expect(emu.eval("[digitalRead(D4), D4.read(), analogRead(D34)]")).toEqual([1, true, 0.5]);
+    expect(emu.eval("digitalRead(D5)")).toBe(0); // auto mode: switched to input, nothing drives it
+    expect(emu.pins.mode("D5")).toBe("input");
+    emu.eval("pinMode(D13, 'output'); digitalWrite(D13, 1);");
+    expect(emu.eval("digitalRead(D13)")).toBe(1); // forced mode: stays an output
+    expect(emu.eval(`var r; try { digitalWrite("D99", 1) } catch (e) { r = e.message } r`)).toMatch(/Invalid pin/);
+    expect(emu.pins.log.filter((e) => e.pin === "D5").map((e) => e.op + ":" + e.value)).toEqual(["write:1", "mode:input"]);
+  });
+
+  it("setWatch: edges, debounce, repeat; clearWatch", async () => {
+    emu = await createEspruino({ board: "espruino-linux", fakeTime: true });
+    emu.eval(`var ev = []; pinMode(D4, "input_pullup");
+      var w = setWatch(function (e) { ev.push(e.state + "@" + Math.round(e.time * 1000)) }, D4, {repeat: true, edge: "both", debounce: 50});
+      var once = setWatch(function (e) { ev.push("rising") }, D17, {edge: "rising"});`);
+    const t0 = emu.now();
+    emu.pins.set("D4", 1);
+    await emu.run(10);
+    emu.pins.set("D4", 0); // bounce
+    await emu.run(10);
+    emu.pins.set("D4", 1);
+    await emu.run(100);
+    expect(emu.eval("ev")).toEqual([`true@${t0 + 70}`]);
+    emu.pins.set("D17", 1); emu.pins.set("D17", 0); emu.pins.set("D17", 1);
+    await emu.run(10);
+    expect(emu.eval("ev.length")).toBe(2);
+    emu.eval("clearWatch(w)");
+    expect(emu.eval(`var r; try { clearWatch(w) } catch (e) { r = e.message } r`)).toBe("Unknown Watch");
+  });
+
+  it("esp8266: A0 is the analog pin and NodeMCU names map to GPIOs", async () => {
+    emu = await createEspruino({ board: "esp8266" });
+    emu.pins.setAnalog("A0", 0.75);
+    expect(emu.eval("[analogRead(A0), String(NodeMCU.D1)]")).toEqual([0.75, "D5"]);
+    expect(emu.eval("analogRead(D5)")).toBeNaN(); // not an ADC
+    expect(emu.warnings.join()).toMatch(/not an ADC/);
+  });
+});
+
+describe("Storage, E, process, memory", () => {
+  it("Storage keeps binary strings and JSON in a host-visible map; long names throw", async () => {
+    emu = await createEspruino({ storage: { "pre": "x" } });
+    emu.eval(`var S = require("Storage"); S.write("bin", "\\u0000\\u00ff"); S.writeJSON("j", {a: 1}); S.write("p", "AB", 0, 4); S.write("p", "CD", 2);`);
+    expect(emu.storage.get("bin")).toBe("\x00\xff");
+    expect(emu.eval(`[S.read("pre"), S.readJSON("j").a, S.read("p"), S.read("nope") === undefined, S.readJSON("nope", true) === undefined, S.list().length]`)).toEqual(["x", 1, "ABCD", true, true, 4]);
+    expect(emu.eval(`var r; try { S.write("0123456789012345678901234567890", "") } catch (e) { r = e.message } r`)).toMatch(/filename length/);
+  });
+
+  it("E.toString, E.toUint8Array, E.getSizeOf, E.getTemperature; E.reboot halts the emulation", async () => {
+    let rebooted = 0;
+    emu = await createEspruino({ temperature: 42, fakeTime: true, onReboot: () => { rebooted++; } });
+    expect(emu.eval("var s = E.toString(new Uint8Array([65, 0, 255]), 'b', [67]); [s.length, s.charCodeAt(2), s.charAt(3)]")).toEqual([5, 255, "b"]);
+    expect(emu.eval("E.toUint8Array('AB', 1).length")).toBe(3);
+    expect(emu.eval("E.getSizeOf({a: 1, b: 'x'}) > 2")).toBe(true);
+    expect(emu.eval("E.getTemperature()")).toBe(42);
+    emu.eval("var after = 0; setTimeout(function () { E.reboot(); after = 1; }, 1); setTimeout(function () { after = 2 }, 10);");
+    await emu.run(20);
+    await Promise.resolve();
+    expect([emu.reboots.length, emu.halted, rebooted, emu.eval("after")]).toEqual([1, true, 1, 0]);
+  });
+
+  it("process.memory() is in blocks of 16 bytes and follows the program's allocations; the limit is enforced", async () => {
+    emu = await createEspruino({ memoryLimit: 2000 });
+    const m0 = emu.eval("process.memory()");
+    expect(m0).toMatchObject({ total: 2000, blocksize: 16 });
+    emu.eval("var keep = []; for (var i = 0; i < 500; i++) keep.push({i: i});");
+    const m1 = emu.eval("process.memory()");
+    expect(m1.usage - m0.usage).toBeGreaterThanOrEqual(500);
+    expect(m1.free).toBe(2000 - m1.usage);
+    expect(emu.eval("var r; try { for (var i = 0; i < 5000; i++) keep.push({i: i}); } catch (e) { r = e.message } r")).toMatch(/out of memory/);
+  });
+
+  it("mallocCount counts allocations made; gc() frees garbage cycles", async () => {
+    emu = await createEspruino();
+    const a0 = emu.mallocCount();
+    emu.eval("for (var i = 0; i < 1000; i++) { var o = {x: i}; }");
+    expect(emu.mallocCount() - a0).toBeGreaterThanOrEqual(1000);
+    emu.gc(); // QuickJS runs its own GC when the heap has grown by half since the last one: stay below
+    const b0 = emu.memory().blocks;
+    emu.eval("for (var i = 0; i < 500; i++) { var o = {}; o.self = o; }");
+    expect(emu.memory().blocks - b0).toBeGreaterThanOrEqual(500);
+    expect(emu.gc()).toBeGreaterThanOrEqual(500);
+    expect(Math.abs(emu.memory().blocks - b0)).toBeLessThan(50);
+  });
+
+  it("modules: Modules.addCached / require, and 'Module x not found'", async () => {
+    emu = await createEspruino();
+    emu.load("exports.x = 41 + 1;", "m");
+    expect(emu.eval(`[require("m").x, Modules.getCached().indexOf("m") >= 0]`)).toEqual([42, true]);
+    expect(emu.eval(`var r; try { require("nope") } catch (e) { r = e.message } r`)).toBe("Module nope not found");
+  });
+});
