@@ -120,8 +120,9 @@ export function espruinoBoard(name: string, net: Network, id: () => string, rssi
     clock: {
       now: function () { return Date.now(); },
       setTimer: function (fn, ms) { return setTimeout(fn, ms); },
-      // Espruino's clearTimeout() with no id clears every timer
-      clearTimer: function (t) { if (t) clearTimeout(t); },
+      // Espruino's clearTimeout() with no id clears every timer, and throws "Unknown Timeout" for the
+      // id of a timer that already fired: a late clear must never kill the caller's close handler
+      clearTimer: function (t) { if (t) try { clearTimeout(t); } catch (e) {} },
     },
     pins: pins,
     store: storage(),

@@ -14,7 +14,8 @@ export function need(m: string): any { return __REQUIRE__(m); }
 var timers: Clock = {
   now: function () { return Date.now(); },
   setTimer: function (fn, ms) { return setTimeout(fn, ms); },
-  clearTimer: function (t) { if (t) clearTimeout(t); },
+  // Espruino throws "Unknown Timeout" when the timer already fired
+  clearTimer: function (t) { if (t) try { clearTimeout(t); } catch (e) {} },
 };
 
 export function createClient(o: Partial<ClientOptions>): Client {
