@@ -2,7 +2,7 @@
 // (options.transport) and a clock (options.clock). No globals, no I/O of its own.
 import { CONNACK, CONNECT, DISCONNECT, encode, malformed, Packet, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBSCRIBE, Will } from "./packets";
 import { createDecoder, Decoder } from "./decoder";
-import { E, err, MqttError, text } from "./errors";
+import { CONNECT_TIMEOUT, HANDLER, KEEPALIVE, QUEUE_FULL, REFUSED, SUBSCRIBE as SUBACK_REFUSED, TOO_BIG, TOPIC, TRANSPORT, err, MqttError, text } from "./errors";
 import { matches, validTopic } from "./topic";
 import { toBytes } from "./utf8";
 import { DEFAULTS } from "./defaults";
@@ -136,7 +136,7 @@ export function createClient(o: ClientOptions): Client {
   // ---- events and callbacks: an exception in application code never breaks the state machine ----
   // (what an `error` listener throws is dropped rather than looping)
   function safe(fn: Function, a?: any, b?: any, x?: any, ev?: string) {
-    try { fn(a, b, x); } catch (e) { if (ev != "error") emit("error", err(E.HANDLER, "handler threw: " + text(e))); }
+    try { fn(a, b, x); } catch (e) { if (ev != "error") emit("error", err(HANDLER, "handler threw: " + text(e))); }
   }
   function emit(ev: string, a?: any, b?: any, x?: any) {
     for (var l = listeners[ev], i = 0; l && i < l.length; i++) safe(l[i], a, b, x, ev);
@@ -145,7 +145,7 @@ export function createClient(o: ClientOptions): Client {
   function bad(t: string, filter: boolean, qos: any, cb?: Callback) {
     var why = validTopic(t || "", filter), e: MqttError;
     if (why || qos > 2 || qos < 0) {
-      e = err(E.TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos);
+      e = err(TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos);
       if (cb) safe(cb, e); else emit("error", e);
       return 1;
     }
@@ -169,15 +169,15 @@ export function createClient(o: ClientOptions): Client {
     var my = ++gen, l: Link;
     opened = false;
     dec.reset();
-    tConn = clock.setTimer(function () { lost(err(E.CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
+    tConn = clock.setTimer(function () { lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
     try {
       l = o.transport(o.host || "localhost", o.port || DEFAULTS.port, {
         open: function () { if (my == gen) { opened = true; if (link) hello(); } },
         data: function (d) { if (my == gen) dec.push(d); },
-        close: function (e) { if (my == gen) lost(e || err(E.TRANSPORT, "connection closed")); },
+        close: function (e) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
       });
     } catch (e) {
-      return lost(err(E.TRANSPORT, "connect: " + text(e)));
+      return lost(err(TRANSPORT, "connect: " + text(e)));
     }
     if (my == gen) { link = l; if (opened) hello(); }
   }
@@ -218,7 +218,7 @@ export function createClient(o: ClientOptions): Client {
   }
 
   function write(p: Packet) {
-    if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(E.TRANSPORT, "write: " + text(e))); }
+    if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(TRANSPORT, "write: " + text(e))); }
   }
   // a packet of only a type and maybe an id (acks, PINGREQ, DISCONNECT), from the scratch object
   function send(t: number, id?: number) {
@@ -230,7 +230,7 @@ export function createClient(o: ClientOptions): Client {
   // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
   function keepalive() {
     var t = clock.now(), m = Math.min(lastIn, lastOut);
-    if (t - lastIn >= ka * 1.5) return lost(err(E.KEEPALIVE, "no packet for " + (t - lastIn) + " ms: link dead"));
+    if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "no packet for " + (t - lastIn) + " ms: link dead"));
     if (!pingOut && t - m >= ka) { pingOut = true; send(PINGREQ); }
     if (link) tKa = clock.setTimer(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
   }
@@ -240,7 +240,7 @@ export function createClient(o: ClientOptions): Client {
   // second retry).
   function onDecodeError(e: MqttError) {
     if (!link) return;
-    if (e.code == E.TOO_BIG) emit("error", e);
+    if (e.code == TOO_BIG) emit("error", e);
     else lost(e); // a protocol violation: close the link [MQTT-4.8.0-1]
   }
 
@@ -254,7 +254,7 @@ export function createClient(o: ClientOptions): Client {
       clock.clearTimer(tConn);
       if (r) {
         authFail = r > 3;
-        e = err(E.REFUSED, "refused: " + REFUSALS[r] + " (" + r + ")", t);
+        e = err(REFUSED, "refused: " + REFUSALS[r] + " (" + r + ")", t);
         e.returnCode = r;
         return lost(e);
       }
@@ -288,7 +288,7 @@ export function createClient(o: ClientOptions): Client {
           r = p.granted![i];
           if (r == 128 || r == null) {
             handler(f);
-            e = err(E.SUBSCRIBE, "subscription to " + f + " refused", t);
+            e = err(SUBACK_REFUSED, "subscription to " + f + " refused", t);
           } else subs[f] = a.subs![i].qos;
           g.push({ topic: f, qos: r });
         }
@@ -361,7 +361,7 @@ export function createClient(o: ClientOptions): Client {
       for (i = 0; i < outq.length && outq[i].qos; i++);
       d = i < outq.length && m.n! <= qbytes ? outq.splice(i, 1)[0] : m; // too big for any room: refuse it alone
       if (d != m) queuedBytes -= d.n!;
-      e = err(E.QUEUE_FULL, "queue full: dropped a QoS " + d.qos + " message to " + d.topic);
+      e = err(QUEUE_FULL, "queue full: dropped a QoS " + d.qos + " message to " + d.topic);
       e.dropped = d.topic;
       emit("error", e);
       if (d.cb) safe(d.cb, e);

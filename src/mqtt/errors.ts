@@ -1,27 +1,28 @@
 // The error-code table. Every error the library reports is a value { code, message, ... } with one of
 // these codes: callers switch on `code`, people read `message`. Never thrown across the public API.
-export const E = {
-  /** a packet broke a rule of MQTT 3.1.1; message cites the [MQTT-x.x.x-y] id */
-  MALFORMED: "EMALFORMED",
-  /** an incoming packet announced more than maxPacketSize bytes; it was skipped */
-  TOO_BIG: "ETOOBIG",
-  /** CONNACK refused the connection; `returnCode` holds 1..5 */
-  REFUSED: "EREFUSED",
-  /** no CONNACK within connectTimeout */
-  CONNECT_TIMEOUT: "ETIMEOUT",
-  /** no packet within 1.5 x keepalive after a PINGREQ: the link is dead */
-  KEEPALIVE: "EKEEPALIVE",
-  /** the socket failed, refused, or closed under us */
-  TRANSPORT: "ETRANSPORT",
-  /** the offline queue was full; `dropped` tells which message was lost */
-  QUEUE_FULL: "EQUEUEFULL",
-  /** SUBACK returned 0x80 for a filter */
-  SUBSCRIBE: "ESUBACK",
-  /** a topic or filter given by the application is invalid */
-  TOPIC: "ETOPIC",
-  /** an application callback or listener threw; the client carried on */
-  HANDLER: "EHANDLER",
-} as const;
+// One constant per code (modules use these: a short name each in the bundle), and the table of them.
+/** a packet broke a rule of MQTT 3.1.1; message cites the [MQTT-x.x.x-y] id */
+export const MALFORMED = "EMALFORMED";
+/** an incoming packet announced more than maxPacketSize bytes; it was skipped */
+export const TOO_BIG = "ETOOBIG";
+/** CONNACK refused the connection; `returnCode` holds 1..5 */
+export const REFUSED = "EREFUSED";
+/** no CONNACK within connectTimeout */
+export const CONNECT_TIMEOUT = "ETIMEOUT";
+/** no packet within 1.5 x keepalive after a PINGREQ: the link is dead */
+export const KEEPALIVE = "EKEEPALIVE";
+/** the socket failed, refused, or closed under us */
+export const TRANSPORT = "ETRANSPORT";
+/** the offline queue was full; `dropped` tells which message was lost */
+export const QUEUE_FULL = "EQUEUEFULL";
+/** SUBACK returned 0x80 for a filter */
+export const SUBSCRIBE = "ESUBACK";
+/** a topic or filter given by the application is invalid */
+export const TOPIC = "ETOPIC";
+/** an application callback or listener threw; the client carried on */
+export const HANDLER = "EHANDLER";
+
+export const E = { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER } as const;
 
 export interface MqttError {
   code: string;

@@ -1,7 +1,7 @@
 // MQTT 3.1.1 packet layouts: the one place that knows each packet's bytes, for encode and decode alike.
 // A packet is a plain object { type, ...fields }; bytes are binary strings (one char per byte).
-import { decodeUtf8, encodeUtf8 } from "./utf8";
-import { E, err, MqttError } from "./errors";
+import { chr, decodeUtf8, encodeUtf8 } from "./utf8";
+import { MALFORMED, err, MqttError } from "./errors";
 import { validTopic } from "./topic";
 
 export const CONNECT = 1, CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7,
@@ -23,7 +23,7 @@ export interface Packet {
 
 /** The EMALFORMED error for packet type `t` breaking spec rule `rule` ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]"). */
 export function malformed(t: number, rule: string): MqttError {
-  return err(E.MALFORMED, NAMES[t] + ": [MQTT-" + rule + "]", t);
+  return err(MALFORMED, NAMES[t] + ": [MQTT-" + rule + "]", t);
 }
 
 // Layouts, by type: 0 and 15 reserved; 1 CONNECT; 2 CONNACK; 3 PUBLISH (its own flags); 4..7, 11 a
@@ -32,7 +32,6 @@ export function malformed(t: number, rule: string): MqttError {
 // [MQTT-2.2.2-1]: bits 6, 8, 10 of 1344, as `1344 >> t - 1 & 2`. MQTT 5 adds reason codes and properties.
 
 // ---- encode ---------------------------------------------------------------------------------
-const chr = String.fromCharCode;
 function u16(n: number) { return chr(n >> 8 & 255, n & 255); }
 function str(bytes: string) { return u16(bytes.length) + bytes; }
 function utf(s: string) { return str(encodeUtf8(s)); }
@@ -49,9 +48,8 @@ export function encode(p: Packet): string {
   } else if (t == PUBLISH) {
     f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
     b = utf(p.topic!) + (p.qos ? u16(p.id!) : "") + (p.payload || ""); // no packet id at QoS 0 [MQTT-2.3.1-5]
-  } else if (__SERVER__ && t == CONNACK) b = chr(p.sessionPresent ? 1 : 0, p.returnCode!);
-  else if (t < 12) {
-    b = u16(p.id!);
+  } else if (t < 12) {
+    b = __SERVER__ && t == CONNACK ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : u16(p.id!);
     if (t == SUBSCRIBE) for (i = 0; i < p.subs!.length; i++) b += utf(p.subs![i].topic) + chr(p.subs![i].qos);
     if (t == UNSUBSCRIBE) for (i = 0; i < p.topics!.length; i++) b += utf(p.topics![i]);
     if (__SERVER__ && t == SUBACK) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);

@@ -1,6 +1,6 @@
 // UTF-8 <-> JS strings, where bytes are binary strings (one char per byte). Our own code because
 // Espruino's encodeURIComponent is wrong above 0x7F and TextEncoder is not ES5.
-var chr = String.fromCharCode;
+export var chr = String.fromCharCode;
 
 function ascii(s: string) {
   for (var i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;

@@ -1,6 +1,6 @@
 // TCP/TLS transport over a Node-style socket module: Espruino's `net`/`tls` and Node's share the
 // shape connect({host, port, ...}, cb) -> socket with on("data"|"close"|"error") and write().
-import { E, err, text } from "../mqtt/errors";
+import { TRANSPORT, err, text } from "../mqtt/errors";
 import type { Transport } from "../mqtt/port";
 
 /** `mod` is require("net") or require("tls"); `extra` adds connect options (ca, cert, key...). */
@@ -13,7 +13,7 @@ export function socketTransport(mod: any, extra?: any): Transport {
     // Node: strings of byte chars, as Espruino gives; and no Nagle delay for small packets
     if (s.setEncoding) { s.setEncoding("latin1"); s.setNoDelay(true); }
     s.on("data", ev.data);
-    s.on("error", function (e: any) { ev.close(err(E.TRANSPORT, "socket: " + text(e))); });
+    s.on("error", function (e: any) { ev.close(err(TRANSPORT, "socket: " + text(e))); });
     s.on("close", function () { ev.close(); });
     return {
       // always a binary string: Espruino sends a Uint8Array as text like "65,0,255"
