@@ -1,7 +1,7 @@
 // Part 4: the built bundle (dist/mqtt-mcu.core.js) in QuickJS, a small engine that stands in for the
 // device: allocations and bytes per message at steady state, and memory after connect.
 //
-// Allocations are counted in the QuickJS wasm itself (bench/wasm-count.ts patches malloc/free to
+// Allocations are counted in the QuickJS wasm itself (test/helpers/wasm-alloc.ts patches malloc/free to
 // count): QuickJS's `malloc_count` is the number of live blocks, which says whether memory grows
 // (it is reported too, as "retained") but not how much garbage each message makes.
 //
@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { newQuickJSWASMModuleFromVariant, newVariant, RELEASE_SYNC } from "quickjs-emscripten";
 import type { QuickJSContext } from "quickjs-emscripten";
 import { args, emit } from "./lib";
-import { COUNTERS, patchAllocCounters } from "./wasm-count";
+import { ALLOC_EXPORTS as COUNTERS, patchAllocCounters } from "../test/helpers/wasm-alloc";
 
 const ROOT = process.env.MQTT_MCU_ROOT || process.cwd();
 const N = 1000, WARM = 200;
@@ -122,7 +122,7 @@ async function main() {
   const pi = process.argv.indexOf("--parts"), partsFile = pi >= 0 ? process.argv[pi + 1] : null;
   const t0 = Date.now();
   const files = wasmFiles();
-  const patched = patchAllocCounters(files.wasm, files.malloc, files.free);
+  const patched = patchAllocCounters(files.wasm, files.malloc, files.free) as Uint8Array<ArrayBuffer>;
   const mod = await WebAssembly.compile(patched);
   let wx: any = null;
   const QuickJS = await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, {
