@@ -230,7 +230,7 @@ export function createClient(o: ClientOptions): Client {
   // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
   function keepalive() {
     var t = clock.now(), m = Math.min(lastIn, lastOut);
-    if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "no packet for " + (t - lastIn) + " ms: link dead"));
+    if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "link dead"));
     if (!pingOut && t - m >= ka) { pingOut = true; send(PINGREQ); }
     if (link) tKa = clock.setTimer(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
   }
@@ -288,7 +288,7 @@ export function createClient(o: ClientOptions): Client {
           r = p.granted![i];
           if (r == 128 || r == null) {
             handler(f);
-            e = err(SUBACK_REFUSED, "subscription to " + f + " refused", t);
+            e = err(SUBACK_REFUSED, "SUBACK refused " + f, t);
           } else subs[f] = a.subs![i].qos;
           g.push({ topic: f, qos: r });
         }
@@ -361,7 +361,7 @@ export function createClient(o: ClientOptions): Client {
       for (i = 0; i < outq.length && outq[i].qos; i++);
       d = i < outq.length && m.n! <= qbytes ? outq.splice(i, 1)[0] : m; // too big for any room: refuse it alone
       if (d != m) queuedBytes -= d.n!;
-      e = err(QUEUE_FULL, "queue full: dropped a QoS " + d.qos + " message to " + d.topic);
+      e = err(QUEUE_FULL, "queue full: dropped " + d.topic);
       e.dropped = d.topic;
       emit("error", e);
       if (d.cb) safe(d.cb, e);

@@ -35,7 +35,7 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
             if (lb > 3) { state = 0; onError(malformed(first >> 4, "2.2.3")); } // a fifth length byte: framing is lost
           } else if ((need = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
             state = len ? 3 : 0;
-            onError(err(TOO_BIG, NAMES[first >> 4] + ": " + need + " bytes > maxPacketSize " + maxSize + ", skipped", first >> 4));
+            onError(err(TOO_BIG, NAMES[first >> 4] + ": " + need + " > maxPacketSize " + maxSize, first >> 4));
             need = len;
           } else if (n - i >= len) done(chunk.substring(i, i += len)); // whole body here: no copy
           else { need = len; state = 2; }
