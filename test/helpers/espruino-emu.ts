@@ -34,7 +34,8 @@
 //   clock runs at real speed (the awaited thing is outside: a broker, a server). Sockets stay real in both
 //   modes: use real time for tests that wait on slow outside events (a broker restart).
 // Sockets: require("net").connect({host, port}, cb) over real Node sockets.
-//   - data arrives as binary strings (one char per byte) on "data"; "end" then "close"(false) when the
+//   - data arrives as binary strings (one char per byte) on "data", at most 536 bytes an event (Espruino's
+//     net->chunkSize, option `chunkSize`); "end" then "close"(false) when the
 //     server closes; "close" only when the connection is reset or dropped.
 //   - write(string) sends the bytes (a char code > 255 throws and is recorded as a warning: it is a bug);
 //     write(Uint8Array | Array | ArrayBuffer | other) sends its TEXT ("65,0,255"), as Espruino does, and
@@ -112,6 +113,8 @@ export interface EspruinoOptions {
   wifi?: { ssid?: string; password?: string; connected?: boolean; ip?: string; rssi?: number; connectDelayMs?: number };
   /** initial Storage files (binary strings) */
   storage?: Record<string, string> | Map<string, string>;
+  /** largest "data" event: Espruino reads a socket in chunks of 536 bytes (net->chunkSize) */
+  chunkSize?: number;
   /** espruino-linux require("fs") files; directories are implied by the paths */
   files?: Record<string, string>;
   /** board temperature for E.getTemperature(); default 25 */
@@ -846,6 +849,8 @@ export interface Espruino {
   /** E.reboot() calls (emulated times, ms) */
   readonly reboots: number[];
   readonly stats: EmuStats;
+  /** set to an array to have the size of every delivered data event appended (allocation benchmarks) */
+  dataSizes: number[] | null;
   temperature: number;
   /** load code: as a module for require(name) (Modules.addCached), or as the program (global script) */
   load(code: string, asModule?: string): void;
@@ -893,6 +898,7 @@ class EspruinoEmu implements Espruino {
   readonly warnings: string[] = [];
   readonly reboots: number[] = [];
   readonly stats: EmuStats = { vmCalls: 0, timersFired: 0, watchesFired: 0, connects: 0, refused: 0, dataEvents: 0, dataBytes: 0, writes: 0, writeBytes: 0 };
+  dataSizes: number[] | null = null;
   temperature: number;
   halted = false;
   wifi: { state: WifiState; drop(reason?: string): void; restore(): void };
@@ -915,6 +921,7 @@ class EspruinoEmu implements Espruino {
   private files: Map<string, string>;
   private adc: Set<string>;
   private deadline = 0;
+  private chunkSize: number;
   private disposed = false;
   private echo: ((l: string) => void) | null;
 
@@ -927,6 +934,7 @@ class EspruinoEmu implements Espruino {
     this.settleMs = typeof ft === "object" && ft.settleMs != null ? ft.settleMs : 5;
     this.clock = typeof ft === "object" && ft.start != null ? ft.start : 1700000000000;
     this.limitBlocks = o.memoryLimit == null ? DEFAULT_LIMIT[this.board] : o.memoryLimit;
+    this.chunkSize = o.chunkSize || 536;
     this.pins = new PinTable(this, boardPins(this.board));
     this.adc = adcPins(this.board);
     this.storage = o.storage instanceof Map ? o.storage : new Map(Object.entries(o.storage || {}));
@@ -1257,7 +1265,12 @@ class EspruinoEmu implements Espruino {
   }
 
   private deliver(ev: Ev) {
-    if (ev.k === 3) { this.stats.dataEvents++; this.stats.dataBytes += (ev.b as Uint8Array).length; }
+    if (ev.k === 3) {
+      const n = (ev.b as Uint8Array).length;
+      this.stats.dataEvents++;
+      this.stats.dataBytes += n;
+      if (this.dataSizes) this.dataSizes.push(n);
+    }
     this.call(ev);
   }
 
@@ -1367,7 +1380,11 @@ class EspruinoEmu implements Espruino {
     }
     rec.s = s;
     s.setNoDelay(true);
-    s.on("data", (b: Buffer) => { if (!rec.gone) this.push({ k: 3, a: id, b }); });
+    // Espruino reads at most chunkSize (536) bytes per socket per idle loop and emits each read
+    s.on("data", (b: Buffer) => {
+      if (rec.gone) return;
+      for (let i = 0; i < b.length; i += this.chunkSize) this.push({ k: 3, a: id, b: b.subarray(i, i + this.chunkSize) });
+    });
     s.on("end", () => { if (!rec.gone) this.push({ k: 4, a: id }); });
     s.on("error", (e: any) => {
       if (rec.gone) return;
