@@ -49,6 +49,8 @@ export interface Client {
 // SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
 interface Msg extends Packet { cb?: Callback; n?: number; rel?: boolean }
 
+/** incoming QoS 2 messages held until their PUBREL, at most (brokers send 20-32 at once by default) */
+const RCVD_MAX = 64;
 const REFUSALS = ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",");
 
 export function createClient(o: ClientOptions): Client {
@@ -70,7 +72,7 @@ export function createClient(o: ClientOptions): Client {
     outq: Msg[] = [], queuedBytes = 0,
     link: Link | null = null, on = false, opened = false, gen = 0, ended = false, authFail = false,
     attempt = 0, upAt = 0, lastIn = 0, lastOut = 0, pingOut = false, nid = 0,
-    tConn: any, tKa: any, tRe: any,
+    tConn: any, tKa: any, tRe: any, held = 0,
     dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
     tmp: Msg = { type: PUBLISH }, // a QoS 0 PUBLISH sent at once reuses one packet object
     scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
@@ -169,7 +171,8 @@ export function createClient(o: ClientOptions): Client {
     var my = ++gen, l: Link;
     opened = false;
     dec.reset();
-    tConn = clock.setTimer(function () { lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
+    // a fired timer's id is forgotten at once: Espruino reuses ids, so a late clear could hit another timer
+    tConn = clock.setTimer(function () { tConn = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
     try {
       l = o.transport(o.host || "localhost", o.port || DEFAULTS.port, {
         open: function () { if (my == gen) { opened = true; if (link) hello(); } },
@@ -183,10 +186,11 @@ export function createClient(o: ClientOptions): Client {
   }
 
   function hello() {
-    var w = o.will;
+    var w = o.will, u = o.username;
     lastIn = clock.now();
+    if (u == null && o.password != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
     write({ type: CONNECT, clientId: o.clientId, clean: o.clean == null ? DEFAULTS.clean : o.clean, keepalive: ka / 1000,
-      will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: o.username,
+      will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
       password: o.password == null ? o.password : toBytes(o.password) });
   }
 
@@ -230,6 +234,7 @@ export function createClient(o: ClientOptions): Client {
   // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
   function keepalive() {
     var t = clock.now(), m = Math.min(lastIn, lastOut);
+    tKa = 0;
     if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "link dead"));
     if (!pingOut && t - m >= ka) { pingOut = true; send(PINGREQ); }
     if (link) tKa = clock.setTimer(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
@@ -252,6 +257,7 @@ export function createClient(o: ClientOptions): Client {
     if (!on) {
       if (t != CONNACK) return lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
       clock.clearTimer(tConn);
+      tConn = 0;
       if (r) {
         authFail = r > 3;
         e = err(REFUSED, "refused: " + REFUSALS[r] + " (" + r + ")", t);
@@ -262,10 +268,17 @@ export function createClient(o: ClientOptions): Client {
     }
     if (t == PUBLISH) {
       // QoS 2: the id is held until PUBREL, so a resent message is delivered once
-      if (p.qos! < 2 || !rcvd[id]) deliver(p);
-      if (p.qos! > 1) rcvd[id] = 1;
+      if (p.qos! < 2) deliver(p);
+      else if (!rcvd[id]) {
+        // bounded: a broker that never sends PUBREL must not eat the device's RAM
+        if (held >= RCVD_MAX) return lost(err(QUEUE_FULL, "over " + RCVD_MAX + " QoS 2 awaiting PUBREL", t));
+        held++;
+        rcvd[id] = 1;
+        deliver(p);
+      }
       if (p.qos) send(p.qos + 3, id); // PUBACK, PUBREC
     } else if (t == PUBREL) {
+      if (rcvd[id]) held--;
       delete rcvd[id];
       send(PUBCOMP, id);
     } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
@@ -310,6 +323,7 @@ export function createClient(o: ClientOptions): Client {
     for (f in acks) write(acks[f as any]); // SUBSCRIBE/UNSUBSCRIBE still unanswered
     if (!p.sessionPresent) {
       rcvd = {};
+      held = 0;
       for (f in subs) list.push({ topic: f, qos: subs[f] });
       if (list.length) request({ type: SUBSCRIBE, subs: list });
     }
