@@ -922,6 +922,7 @@ class EspruinoEmu implements Espruino {
   private adc: Set<string>;
   private deadline = 0;
   private chunkSize: number;
+  private mac: string;
   private disposed = false;
   private echo: ((l: string) => void) | null;
 
@@ -954,7 +955,7 @@ class EspruinoEmu implements Espruino {
       drop: (reason = "beacon_timeout") => this.wifiDrop(reason),
       restore: () => { state.available = true; if (state.wanted && !state.connected) this.wifiTry(); },
     };
-    (this.wifi as any).mac = mac;
+    this.mac = mac;
   }
 
   // ---- setup ----
@@ -1054,8 +1055,8 @@ class EspruinoEmu implements Espruino {
     const src = asModule
       ? `Modules.addCached(${JSON.stringify(asModule)}, function (exports, module) {${code}\n});`
       : code;
+    // a module runs at its first require(), as on Espruino
     this.evalRaw(src, asModule ? asModule + ".js" : "program.js");
-    if (asModule) this.evalRaw(`require(${JSON.stringify(asModule)}); undefined`, asModule + ".js (require)");
   }
 
   eval<T = any>(code: string): T { return this.evalRaw(code, "eval.js") as T; }
@@ -1456,7 +1457,7 @@ class EspruinoEmu implements Espruino {
 
   // ---- WiFi ----
   private wifiOp(op: string, arg: string): string {
-    const w = this.wifi.state, mac = (this.wifi as any).mac as string;
+    const w = this.wifi.state, mac = this.mac;
     switch (op) {
       case "connect": {
         const a = JSON.parse(arg);
