@@ -267,8 +267,9 @@ export function createClient(o: ClientOptions): Client {
       return up(p);
     }
     if (t == PUBLISH) {
+      r = p.qos!; // read before delivery: handlers see the reused packet object
       // QoS 2: the id is held until PUBREL, so a resent message is delivered once
-      if (p.qos! < 2) deliver(p);
+      if (r < 2) deliver(p);
       else if (!rcvd[id]) {
         // bounded: a broker that never sends PUBREL must not eat the device's RAM
         if (held >= RCVD_MAX) return lost(err(QUEUE_FULL, "over " + RCVD_MAX + " QoS 2 awaiting PUBREL", t));
@@ -276,7 +277,7 @@ export function createClient(o: ClientOptions): Client {
         rcvd[id] = 1;
         deliver(p);
       }
-      if (p.qos) send(p.qos + 3, id); // PUBACK, PUBREC
+      if (r) send(r + 3, id); // PUBACK, PUBREC
     } else if (t == PUBREL) {
       if (rcvd[id]) held--;
       delete rcvd[id];
@@ -385,6 +386,7 @@ export function createClient(o: ClientOptions): Client {
     queuedBytes += m.n!;
   }
 
-  dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError);
+  // every incoming PUBLISH is decoded into one object: `packet` in message events is valid during the call
+  dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError, { type: PUBLISH });
   return c;
 }

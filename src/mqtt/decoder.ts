@@ -11,14 +11,16 @@ export interface Decoder {
   reset(): void;
 }
 
-export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void): Decoder {
+/** `pub`: an object to decode every PUBLISH into (the client's: no allocation per message); without it
+ *  each packet is a new object. */
+export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void, pub?: Packet): Decoder {
   // state 0: want the first byte; 1: reading remaining length; 2: collecting the body; 3: skipping
   var state = 0, first = 0, len = 0, lb = 0, need = 0, body = "";
 
-  function done(bytes: string) {
+  function done(bytes: string, start?: number, end?: number) {
     state = 0;
     body = "";
-    var p: any = decode(first, bytes);
+    var p: any = decode(first, bytes, start, end, pub);
     if (p.code) onError(p); else onPacket(p);
   }
 
@@ -37,7 +39,7 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
             state = len ? 3 : 0;
             onError(err(TOO_BIG, NAMES[first >> 4] + ": " + need + " > maxPacketSize " + maxSize, first >> 4));
             need = len;
-          } else if (n - i >= len) done(chunk.substring(i, i += len)); // whole body here: no copy
+          } else if (n - i >= len) done(chunk, i, i += len); // whole body in this chunk: decoded in place
           else { need = len; state = 2; }
         } else {
           b = need < n - i ? need : n - i;

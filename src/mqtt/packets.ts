@@ -47,7 +47,12 @@ export function encode(p: Packet): string {
     if (p.password != null) b += str(p.password);
   } else if (t == PUBLISH) {
     f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
-    b = utf(p.topic!) + (p.qos ? u16(p.id!) : "") + (p.payload || ""); // no packet id at QoS 0 [MQTT-2.3.1-5]
+    b = encodeUtf8(p.topic!);
+    i = b.length;
+    n = p.payload ? p.payload.length : 0;
+    // the common small message in three allocations: header, topic, payload (no packet id at QoS 0 [MQTT-2.3.1-5])
+    if (i + n < 124) return chr(48 | f, i + n + (p.qos ? 4 : 2), i >> 8, i & 255) + b + (p.qos ? u16(p.id!) : "") + (p.payload || "");
+    b = u16(i) + b + (p.qos ? u16(p.id!) : "") + (p.payload || "");
   } else if (t < 12) {
     b = __SERVER__ && t == CONNACK ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : u16(p.id!);
     if (t == SUBSCRIBE) for (i = 0; i < p.subs!.length; i++) b += utf(p.subs![i].topic) + chr(p.subs![i].qos);
@@ -63,12 +68,12 @@ export function encode(p: Packet): string {
 // ---- decode ---------------------------------------------------------------------------------
 // Scratch state of the decode in progress: decode is synchronous and calls out to nobody, so one set
 // serves every decoder without a per-packet reader object.
-var B = "", P = 0, T = 0;
+var B = "", P = 0, E = 0, T = 0; // bytes, position, end, type
 function fail(rule: string): never {
   throw malformed(T, rule);
 }
 function byte() {
-  if (P >= B.length) fail("2.2.3"); // shorter than its fields
+  if (P >= E) fail("2.2.3"); // shorter than its fields
   return B.charCodeAt(P++);
 }
 function rd16() { return byte() << 8 | byte(); }
@@ -79,7 +84,7 @@ function rdId() {
 }
 function rdBin() {
   var n = rd16();
-  if (P + n > B.length) fail("2.2.3");
+  if (P + n > E) fail("2.2.3");
   return B.substring(P, P += n);
 }
 function rdUtf(): string {
@@ -115,22 +120,26 @@ function fromClient(t: number, p: Packet) {
     if (f & 64) p.password = rdBin();
   } else if (t == SUBSCRIBE) {
     p.subs = [];
-    while (P < B.length) {
+    while (P < E) {
       p.subs.push({ topic: rdTopic(true), qos: x = byte() });
       if (x > 2) fail("3-8.3-4"); // requested QoS
     }
     if (!p.subs.length) fail("3.8.3-3"); // no filter
   } else if (t == UNSUBSCRIBE) {
     p.topics = [];
-    while (P < B.length) p.topics.push(rdTopic(true));
+    while (P < E) p.topics.push(rdTopic(true));
     if (!p.topics.length) fail("3.10.3-2");
   }
 }
 
-/** Fixed-header byte + body -> packet, or an error value (never throws). */
-export function decode(first: number, body: string): Packet | MqttError {
-  var t = first >> 4, f = first & 15, p: Packet = { type: t }, x: number, y: number;
-  B = body; P = 0; T = t;
+/**
+ * Fixed-header byte + body -> packet, or an error value (never throws). The body is `body` from `start`
+ * to `end` (default: all of it), so a stream decoder need not cut it out of its chunk; a PUBLISH is
+ * decoded into `into` when given (a reused object: no allocation per message).
+ */
+export function decode(first: number, body: string, start?: number, end?: number, into?: Packet): Packet | MqttError {
+  var t = first >> 4, f = first & 15, p: Packet = t == PUBLISH && into || { type: t }, x: number, y: number;
+  B = body; P = start || 0; E = end == null ? body.length : end; T = t;
   try {
     if (!t || t > 14) fail("2.2.1"); // reserved type
     if (t != PUBLISH && f != (1344 >> t - 1 & 2)) fail("2.2.2-1"); // reserved flag bits
@@ -151,15 +160,16 @@ export function decode(first: number, body: string): Packet | MqttError {
       p.retain = !!(f & 1);
       p.dup = !!(f & 8);
       if (x) p.id = rdId();
-      p.payload = B.substring(P);
-      P = B.length;
+      else if (into) p.id = undefined; // a reused object keeps no stale id
+      p.payload = B.substring(P, E);
+      P = E;
     } else if (t < 12) {
       // CONNECT, SUBSCRIBE, UNSUBSCRIBE: only clients send them
       if (!__SERVER__ && 1282 >> t & 1) fail("2.2.1");
       if (t > 1) p.id = rdId();
       if (t == SUBACK) {
         p.granted = [];
-        while (P < B.length) {
+        while (P < E) {
           x = byte();
           if (x > 2 && x != 128) fail("3.9.3-2"); // reserved return code
           p.granted.push(x);
@@ -168,7 +178,7 @@ export function decode(first: number, body: string): Packet | MqttError {
       }
       if (__SERVER__) fromClient(t, p);
     }
-    if (P != B.length) fail("2.2.3"); // longer than its fields
+    if (P != E) fail("2.2.3"); // longer than its fields
     B = "";
     return p;
   } catch (e) {

@@ -72,7 +72,7 @@ export function ours(port: number, o: Partial<ClientOptions> = {}): Ours {
     },
     end(force) { c.end(force); },
   };
-  c.on("message", (t: string, p: string, pk: Packet) => me.got.push([t, p, pk]));
+  c.on("message", (t: string, p: string, pk: Packet) => me.got.push([t, p, { ...pk }])); // the packet object is reused after the call
   c.on("error", (e: MqttError) => me.errs.push(e));
   c.on("connect", (p: Packet) => me.connacks.push(p));
   for (const ev of ["connect", "reconnect", "offline", "close", "end"]) c.on(ev, () => me.events.push(ev));
