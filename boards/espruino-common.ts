@@ -2,7 +2,7 @@
 // sockets, and the WiFi network of the ESP boards. Each board file picks its parts and stays thin.
 // Espruino does not hoist: every function below is declared before any statement that calls it runs.
 import type { Board, Network, NetOptions, Pins } from "./board";
-import { need } from "../src/index";
+import { need, timers } from "../src/index";
 import { socketTransport } from "../src/net/socket";
 
 // Espruino's globals. Under tsconfig.espruino.json these take the @types/espruino declarations
@@ -117,13 +117,7 @@ export function espruinoBoard(name: string, net: Network, id: () => string, rssi
     id: id,
     net: net,
     tcp: socketTransport(need("net")),
-    clock: {
-      now: function () { return Date.now(); },
-      setTimer: function (fn, ms) { return setTimeout(fn, ms); },
-      // Espruino's clearTimeout() with no id clears every timer, and throws "Unknown Timeout" for the
-      // id of a timer that already fired: a late clear must never kill the caller's close handler
-      clearTimer: function (t) { if (t) try { clearTimeout(t); } catch (e) {} },
-    },
+    clock: timers,
     pins: pins,
     store: storage(),
     diag: {

@@ -5,7 +5,7 @@
 // Node modules come from process.getBuiltinModule (Node >= 20.16), else the bundle's require, so this
 // file runs under vitest and bundles for Node alike.
 import type { Board, Pin, Pins } from "./board";
-import { need } from "../src/index";
+import { need, timers } from "../src/index";
 import { socketTransport } from "../src/net/socket";
 
 function node(m: string): any {
@@ -163,11 +163,7 @@ export const board: Board = {
   },
   tcp: socketTransport({ connect: function (o: any, cb: () => void) { return node("net").connect(o, cb); } }),
   tls: function (o) { return socketTransport(tlsWithCodes, o); },
-  clock: {
-    now: function () { return Date.now(); },
-    setTimer: function (fn, ms) { return setTimeout(fn, ms); },
-    clearTimer: function (t) { if (t) clearTimeout(t); },
-  },
+  clock: timers,
   pins: pins,
   store: {
     get: function (k) { var v = load()[k]; return v == null ? undefined : v; },

@@ -4,7 +4,7 @@
 // The network belongs to the OS: always up.
 import type { Board, Network, Pin, Pins } from "./board";
 import type { Transport } from "../src/mqtt/port";
-import { need } from "../src/index";
+import { need, timers } from "../src/index";
 import { E, err } from "../src/mqtt/errors";
 
 declare var Buffer: any;
@@ -153,11 +153,7 @@ export const board: Board = {
   id: devId,
   net: net,
   tcp: tcp,
-  clock: {
-    now: function () { return Date.now(); },
-    setTimer: function (fn, ms) { return setTimeout(fn, ms); },
-    clearTimer: function (t) { if (t) clearTimeout(t); },
-  },
+  clock: timers,
   pins: pins,
   store: {
     get: function (k) { var v = load()[k]; return v == null ? undefined : v; },

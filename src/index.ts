@@ -11,7 +11,8 @@ declare function __REQUIRE__(m: string): any; // becomes the engine's `require` 
 /** require() of an engine module (net, tls, Wifi, Storage...), out of esbuild's sight. */
 export function need(m: string): any { return __REQUIRE__(m); }
 
-var timers: Clock = {
+/** The engine's own timers and clock (Espruino, IoT.js, Node): the default port, and the boards' clock. */
+export var timers: Clock = {
   now: function () { return Date.now(); },
   setTimer: function (fn, ms) { return setTimeout(fn, ms); },
   // Espruino throws "Unknown Timeout" when the timer already fired
