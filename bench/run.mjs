@@ -7,7 +7,8 @@
 //   codec   encode/decode packets/s, our codec vs mqtt-packet                 (bench/codec.ts)
 //   e2e     publish->receive through a local Mosquitto, ours vs MQTT.js         (bench/e2e.ts)
 //   quickjs allocations per message and memory of the bundle in QuickJS        (bench/quickjs.ts)
-// Writes bench/results.json, prints the tables; --doc also rewrites the tables in docs/performance.md.
+// Writes bench/results.json, prints the tables; --doc also rewrites the tables in docs/performance.md
+// and README.md.
 // Never part of `npm test`: nothing here asserts a time.
 import * as esbuild from "esbuild";
 import { spawn, spawnSync } from "node:child_process";
@@ -158,11 +159,16 @@ function tables(r) {
   return L.join("\n");
 }
 
+// The tables go between the markers of docs/performance.md and of README.md's Performance section.
 function updateDoc(md, r) {
-  const file = join(ROOT, "docs/performance.md"), B = "<!-- bench:begin -->", E = "<!-- bench:end -->";
-  if (!existsSync(file)) throw new Error("docs/performance.md is missing");
+  for (const f of ["docs/performance.md", "README.md"]) updateFile(join(ROOT, f), md, r);
+}
+
+function updateFile(file, md, r) {
+  const B = "<!-- bench:begin -->", E = "<!-- bench:end -->";
+  if (!existsSync(file)) throw new Error(`${file} is missing`);
   const doc = readFileSync(file, "utf8"), i = doc.indexOf(B), j = doc.indexOf(E);
-  if (i < 0 || j < i) throw new Error(`docs/performance.md has no ${B} ... ${E} block`);
+  if (i < 0 || j < i) throw new Error(`${file} has no ${B} ... ${E} block`);
   const m = r.machine;
   const head = `Measured ${r.date.slice(0, 10)} by \`${r.command}\` in ${Math.round(r.seconds)} s on ${m.cpus} x ${m.cpu}, ` +
     `${Math.round(m.memoryGB)} GB, Node ${m.node}, ${m.os}, load average ${m.loadavgAtStart.toFixed(1)} at start and ${m.loadavgAtEnd.toFixed(1)} at end; mqtt ${r.versions.mqtt}, mqtt-packet ${r.versions["mqtt-packet"]}, ` +
@@ -214,7 +220,7 @@ async function main() {
   const md = tables(r);
   console.log("\n" + md);
   console.log(`bench: ${r.seconds.toFixed(0)} s; results in bench/results.json`);
-  if (a.doc) { updateDoc(md, r); console.log("bench: docs/performance.md updated"); }
+  if (a.doc) { updateDoc(md, r); console.log("bench: docs/performance.md and README.md updated"); }
   if (failed.length) { console.error("bench: failed parts: " + failed.join(", ")); process.exit(1); }
 }
 
