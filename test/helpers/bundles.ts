@@ -1,7 +1,7 @@
 // Fresh bundles for the bundle tests, built by the project's own pipeline (build/build.mjs `bundle()`:
 // esbuild -> swc ES5 -> minify) into a temp dir, so a test never reads a stale dist/ or races another
 // process rewriting it. test/bundle/gate.test.ts checks dist/ itself.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -19,7 +19,14 @@ export async function buildModule(): Promise<{
 }
 
 let tmp: string | null = null;
-const outDir = () => tmp || (tmp = mkdtempSync(join(tmpdir(), "mqtt-mcu-bundle-")));
+function outDir() {
+  if (!tmp) {
+    tmp = mkdtempSync(join(tmpdir(), "mqtt-mcu-bundle-"));
+    const dir = tmp;
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true })); // tests leave nothing behind
+  }
+  return tmp;
+}
 
 let core: Promise<string> | null = null;
 /** dist/mqtt-mcu.core.js as `npm run build` makes it (built once per test process) */
