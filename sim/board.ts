@@ -1,0 +1,167 @@
+// The simulated board: the BUILT firmware bundle (the file that is flashed) running in the Espruino
+// emulation (QuickJS, test/helpers/espruino-emu.ts), with simulated sensors on its input pins and its
+// output pins watched. The event pump runs continuously until stop().
+import { createEspruino, type Espruino, type BoardName } from "../test/helpers/espruino-emu";
+import { driftStep, rawFor, type ActuatorInfo, type SensorInfo } from "./device";
+
+export interface BoardSnapshot {
+  /** actuator -> how much it is on: 0/1 (digital) or 0..1 (pwm), after `invert` */
+  outputs: Record<string, number>;
+  /** actuator -> the raw pin: "D2 high", "D18 PWM 50%" */
+  pins: Record<string, string>;
+  /** sensor -> what the firmware reads now (with the drift), in the sensor's unit; buttons 0/1 */
+  inputs: Record<string, number>;
+  diag: { board: string; uptime: number; heapUsed: number; heapTotal: number; sockets: number; rssi: number | null; uncaught: number; rebooted: number };
+}
+
+export interface SimBoardOptions {
+  board: BoardName;
+  code: string;
+  sensors: SensorInfo[];
+  actuators: ActuatorInfo[];
+  /** host name -> IPv4 for the firmware's connect() ("localhost" is built in) */
+  hosts?: Record<string, string>;
+  /** WiFi MAC (ESP boards) or eth0 address (Linux): the device id when the config has none */
+  mac?: string;
+  /** each console line of the firmware */
+  log?: (line: string) => void;
+  /** an output pin changed (for the page's indicators, at once) */
+  onOutput?: () => void;
+  /** drift period, ms */
+  driftMs?: number;
+  random?: () => number;
+}
+
+export class SimBoard {
+  emu!: Espruino;
+  /** the value each control is set to (sensor unit; buttons 0/1) */
+  readonly targets: Record<string, number> = {};
+  private walk: Record<string, number> = {};
+  private o: SimBoardOptions;
+  private pump: Promise<void> | null = null;
+  private stopping = false;
+  private drift: ReturnType<typeof setInterval> | null = null;
+  private t0 = 0;
+  private reboots = 0;
+
+  constructor(o: SimBoardOptions) {
+    this.o = o;
+    for (const s of o.sensors) { this.targets[s.name] = s.value; this.walk[s.name] = 0; }
+  }
+
+  async start() {
+    await this.boot(new Map());
+    this.drift = setInterval(() => this.tick(), this.o.driftMs || 1000);
+  }
+
+  private async boot(storage: Map<string, string>) {
+    const emu = await createEspruino({
+      board: this.o.board,
+      fakeTime: false,
+      // the board was set up with WiFi before: it is on the network at boot
+      wifi: { connected: true, ssid: "simulated-ap", rssi: -58 },
+      hosts: this.o.hosts,
+      mac: this.o.mac,
+      storage,
+      console: (l) => this.o.log?.(l),
+      onReboot: () => { this.reboots++; this.o.log?.("E.reboot(): restarting the firmware"); setImmediate(() => this.restart()); },
+    });
+    this.emu = emu;
+    this.t0 = emu.now();
+    emu.pins.onOutput = () => this.o.onOutput?.();
+    // inputs at rest before the firmware starts: buttons released, analog inputs at their controls
+    for (const s of this.o.sensors) this.apply(s);
+    emu.load(this.o.code);
+    emu.init();
+    this.pump = this.run(emu);
+  }
+
+  private async run(emu: Espruino) {
+    while (!this.stopping && !emu.halted) {
+      try { await emu.run(50); } catch (e) {
+        if (this.stopping || emu.halted) break;
+        this.o.log?.("emulation: " + (e as Error).message);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  private async restart() {
+    if (this.stopping) return;
+    const old = this.emu;
+    await this.pump;
+    const storage = old.storage;
+    old.dispose();
+    if (!this.stopping) await this.boot(storage);
+  }
+
+  /** Set a control: a sensor's value in its unit (clamped to its range), or a button 1 (pressed) / 0. */
+  set(name: string, value: number): string | null {
+    const s = this.o.sensors.find((x) => x.name === name);
+    if (!s) return `no sensor "${name}"`;
+    if (typeof value !== "number" || !isFinite(value)) return `value for ${name} must be a number`;
+    if (s.kind === "none") return `${name} (${s.type}) is not simulated`;
+    this.targets[name] = s.kind === "button" ? (value ? 1 : 0) : Math.min(s.max, Math.max(s.min, value));
+    this.apply(s);
+    return null;
+  }
+
+  /** what the firmware reads now: the control's value plus the drift */
+  reading(s: SensorInfo): number {
+    if (s.kind === "button") return this.targets[s.name];
+    const v = this.targets[s.name] + (s.drift ? this.walk[s.name] : 0);
+    return Math.min(s.max, Math.max(s.min, v));
+  }
+
+  private apply(s: SensorInfo) {
+    if (this.stopping || !this.emu || this.emu.halted) return;
+    const v = this.reading(s), pins = this.emu.pins;
+    if (s.kind === "analog" && s.pin) pins.setAnalog(s.pin, rawFor(s, v));
+    else if (s.kind === "temperature") this.emu.temperature = v;
+    else if (s.kind === "button" && s.pin) pins.set(s.pin, (v ? 1 : 0) ^ (s.invert ? 1 : 0));
+  }
+
+  private tick() {
+    const rnd = this.o.random || Math.random;
+    for (const s of this.o.sensors) if (s.drift) { this.walk[s.name] = driftStep(this.walk[s.name], rnd()); this.apply(s); }
+  }
+
+  snapshot(): BoardSnapshot {
+    const emu = this.emu, outputs: Record<string, number> = {}, pins: Record<string, string> = {}, inputs: Record<string, number> = {};
+    for (const a of this.o.actuators) {
+      const st = emu.pins.state(a.pin);
+      const out = st.mode === "output" || st.mode === "opendrain";
+      if (a.kind === "pwm") {
+        const duty = st.pwm ? st.pwm.duty : out ? st.out : 0;
+        outputs[a.name] = Math.round((a.invert ? 1 - duty : duty) * 1000) / 1000;
+        pins[a.name] = st.pwm ? `${a.pin} PWM ${Math.round(duty * 100)}%` : `${a.pin} ${out ? (st.out ? "high" : "low") : "input"}`;
+      } else {
+        outputs[a.name] = out ? st.out ^ (a.invert ? 1 : 0) : 0;
+        pins[a.name] = `${a.pin} ${out ? (st.out ? "high" : "low") : "input"}`;
+      }
+    }
+    for (const s of this.o.sensors) if (s.kind !== "none") inputs[s.name] = Math.round(this.reading(s) * 100) / 100;
+    let heapUsed = 0, heapTotal = 0;
+    try { const m = emu.memory().espruino; heapUsed = m.usage; heapTotal = m.total; } catch { /* halted */ }
+    return {
+      outputs, pins, inputs,
+      diag: {
+        board: emu.board, uptime: Math.round((emu.now() - this.t0) / 1000), heapUsed, heapTotal, sockets: emu.openSockets(),
+        rssi: emu.wifi && emu.wifi.state.connected ? emu.wifi.state.rssi : null, uncaught: emu.uncaught.length, rebooted: this.reboots,
+      },
+    };
+  }
+
+  async stop() {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.drift) clearInterval(this.drift);
+    const emu = this.emu;
+    if (!emu) return;
+    // the pump returns within one run(50); then the sockets die with the emulation (a power cut: the
+    // broker publishes the firmware's will)
+    await this.pump;
+    emu.dropConnections();
+    emu.dispose();
+  }
+}
