@@ -180,7 +180,8 @@ export function createClient(o: ClientOptions): Client {
         close: function (e) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
       });
     } catch (e) {
-      return lost(err(TRANSPORT, "connect: " + text(e)));
+      if (my == gen) lost(err(TRANSPORT, "connect: " + text(e)));
+      return;
     }
     if (my == gen) { link = l; if (opened) hello(); }
   }
@@ -204,7 +205,7 @@ export function createClient(o: ClientOptions): Client {
     link = null;
     c.connected = on = false;
     // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
-    if (!ended && rc) {
+    if (!ended && rc && !tRe) {
       if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
       // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials wait the max
       d = Math.min(rmax, rmin * Math.pow(2, ++attempt));
@@ -293,7 +294,7 @@ export function createClient(o: ClientOptions): Client {
         if (m.cb) safe(m.cb, null);
         flush();
       }
-    } else if ((t | 2) == 11 && (a = acks[id])) { // SUBACK, UNSUBACK
+    } else if ((t | 2) == 11 && (a = acks[id]) && a.type == t - 1) { // SUBACK, UNSUBACK answering its own request
       delete acks[id];
       if (t == SUBACK) {
         g = [];
@@ -307,7 +308,11 @@ export function createClient(o: ClientOptions): Client {
           g.push({ topic: f, qos: r });
         }
         if (a.cb) safe(a.cb, e, g); else if (e) emit("error", e);
-      } else if (a.cb) safe(a.cb, null);
+      } else {
+        // the broker answers in order: a SUBACK that arrived after unsubscribe() must not renew these
+        for (i = 0; i < a.topics!.length; i++) delete subs[a.topics![i]];
+        if (a.cb) safe(a.cb, null);
+      }
     }
   }
 
@@ -358,7 +363,10 @@ export function createClient(o: ClientOptions): Client {
     var cb = m.cb;
     if (m.qos) { m.id = newId(); infl.push(m); }
     write(m);
-    if (!m.qos && cb) safe(cb, null);
+    if (!m.qos) {
+      if (m == tmp) tmp.payload = tmp.cb = undefined; // keep no payload alive in the scratch object
+      if (cb) safe(cb, link ? null : err(TRANSPORT, "not sent: link lost"));
+    }
   }
 
   function flush() {

@@ -15,7 +15,8 @@ export interface Decoder {
  *  each packet is a new object. */
 export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void, pub?: Packet): Decoder {
   // state 0: want the first byte; 1: reading remaining length; 2: collecting the body; 3: skipping
-  var state = 0, first = 0, len = 0, lb = 0, need = 0, body = "";
+  // gen: bumped by reset(), so a push() whose callback reset the decoder (a new link) stops at once
+  var state = 0, first = 0, len = 0, lb = 0, need = 0, body = "", gen = 0;
 
   function done(bytes: string, start?: number, end?: number) {
     state = 0;
@@ -25,9 +26,9 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
   }
 
   return {
-    reset: function () { state = 0; body = ""; },
+    reset: function () { state = 0; body = ""; gen++; },
     push: function (chunk: string) {
-      for (var i = 0, n = chunk.length, b: number; i < n;) {
+      for (var i = 0, n = chunk.length, b: number, g = gen; i < n && g == gen;) {
         if (!state) {
           first = chunk.charCodeAt(i++); len = lb = 0; state = 1;
         } else if (state < 2) {

@@ -122,7 +122,7 @@ function fromClient(t: number, p: Packet) {
     p.subs = [];
     while (P < E) {
       p.subs.push({ topic: rdTopic(true), qos: x = byte() });
-      if (x > 2) fail("3-8.3-4"); // requested QoS
+      if (x > 2) fail("3-8.3-4"); // (sic: the spec prints this id so) requested QoS
     }
     if (!p.subs.length) fail("3.8.3-3"); // no filter
   } else if (t == UNSUBSCRIBE) {

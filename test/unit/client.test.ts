@@ -808,3 +808,61 @@ describe("bad input", () => {
     void toHex;
   });
 });
+
+describe("review findings", () => {
+  const SUBACK = (id: number, q = 0) => String.fromCharCode(0x90, 3, id >> 8, id & 255, q);
+  const UNSUBACK = (id: number) => ack(0xb0, id);
+
+  it("a SUBACK carrying the id of a pending UNSUBSCRIBE (or the reverse) is ignored, nothing thrown", () => {
+    const { c, log, peer } = setup();
+    const done: any[] = [];
+    c.unsubscribe("x/y", (e) => done.push(["unsub", e]));
+    const [u] = peer().packets();
+    expect(u).toMatchObject({ type: 10, topics: ["x/y"] });
+    expect(() => peer().send(SUBACK(u.id!))).not.toThrow();
+    c.subscribe("a/b", (e, g) => done.push(["sub", e, g]));
+    const [s] = peer().packets();
+    expect(() => peer().send(UNSUBACK(s.id!))).not.toThrow();
+    expect(done).toEqual([]); // neither callback fired on the wrong kind of ack
+    peer().send(UNSUBACK(u.id!) + SUBACK(s.id!));
+    expect(done).toEqual([["unsub", null], ["sub", null, [{ topic: "a/b", qos: 0 }]]]);
+    expect(c.connected).toBe(true);
+    expect(errors(log)).toEqual([]);
+  });
+
+  it("a filter unsubscribed before its SUBACK came back is not renewed on the next session", () => {
+    const { clock, p, c, peer } = setup();
+    c.subscribe("a/+");
+    const [s] = peer().packets();
+    c.unsubscribe("a/+");
+    const [u] = peer().packets();
+    peer().send(SUBACK(s.id!) + UNSUBACK(u.id!)); // the broker answers in order
+    peer().end();
+    clock.advance(clock.next());
+    peer().take();
+    peer().send(CONNACK); // a new session: renew what is subscribed
+    expect(peer().packets().filter((x) => x.type == 8)).toEqual([]);
+    expect(p.links).toHaveLength(2);
+  });
+
+  it("connect() from a message handler starts the new link clean: the rest of the old chunk is not fed to it", () => {
+    const { c, log, p } = setup({ reconnect: 0 });
+    let once = true;
+    c.on("message", () => { if (once) { once = false; c.end(true); c.connect(); } });
+    p.last().send(pub(0x30, null) + pub(0x30, null, "a/c"));
+    expect(p.links).toHaveLength(2);
+    p.last().take();
+    p.last().send(CONNACK);
+    expect(c.connected).toBe(true);
+    expect(errors(log)).toEqual([]);
+    expect(log.filter((e) => e[0] == "message")).toHaveLength(1);
+  });
+
+  it("a QoS 0 publish whose write fails reports the failure to its callback", () => {
+    const { c, peer } = setup();
+    const res: any[] = [];
+    peer().failWrites = true;
+    c.publish("a/b", "hi", (e) => res.push(e && e.code));
+    expect(res).toEqual([E.TRANSPORT]);
+  });
+});
