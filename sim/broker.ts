@@ -3,6 +3,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { WebSocketServer, createWebSocketStream } from "ws";
+import { originAllowed } from "./origin";
 
 export class PortInUseError extends Error {
   code = "EADDRINUSE";
@@ -55,6 +56,8 @@ export interface BrokerOptions {
   wsPort?: number | null;
   preferred?: { port: number; wsPort: number };
   onFallback?: (msg: string) => void;
+  /** the page's web port: a browser may connect over WebSocket only from that page (no port: none may) */
+  webPort?: number;
 }
 
 export async function startBroker(o: BrokerOptions = {}): Promise<EmbeddedBroker> {
@@ -67,7 +70,11 @@ export async function startBroker(o: BrokerOptions = {}): Promise<EmbeddedBroker
     aedes.handle(s);
   });
   const http = createHttpServer((_req, res) => { res.writeHead(426, { "content-type": "text/plain" }); res.end("MQTT over WebSocket only\n"); });
-  const wss = new WebSocketServer({ server: http, handleProtocols: (p) => (p.has("mqtt") ? "mqtt" : p.has("mqttv3.1") ? "mqttv3.1" : false) });
+  const wss = new WebSocketServer({
+    server: http,
+    handleProtocols: (p) => (p.has("mqtt") ? "mqtt" : p.has("mqttv3.1") ? "mqttv3.1" : false),
+    verifyClient: (info, done) => done(originAllowed(info.req.headers.origin, o.webPort), 403, "Forbidden"),
+  });
   wss.on("connection", (ws) => {
     const stream = createWebSocketStream(ws);
     stream.on("error", () => stream.destroy()); // a page closed mid-frame: aedes sees the close

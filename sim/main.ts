@@ -68,7 +68,7 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
     if (broker.protocol === "ws") wsForPage = { host: broker.host, port: broker.port, path: broker.path };
     else { web.bridge(broker.host, broker.port); wsForPage = { host: "127.0.0.1", port: web.port, path: "/mqtt" }; }
   } else {
-    const b = await startBroker({ port: a.mqttPort, wsPort: a.wsPort, preferred: { port: DEFAULT_PORTS.mqtt, wsPort: DEFAULT_PORTS.ws }, onFallback: (m) => log.info(m) });
+    const b = await startBroker({ port: a.mqttPort, wsPort: a.wsPort, preferred: { port: DEFAULT_PORTS.mqtt, wsPort: DEFAULT_PORTS.ws }, webPort: web.port, onFallback: (m) => log.info(m) });
     sd.add("broker", () => b.stop());
     embedded = true;
     broker = { protocol: "mqtt", host: "127.0.0.1", port: b.port, path: "" };

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import * as net from "node:net";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { listenPreferred } from "./broker";
+import { originAllowed } from "./origin";
 
 export interface PageFiles { html: string; css: string; js: string }
 
@@ -91,6 +92,8 @@ export async function startWeb(o: WebOptions): Promise<Web> {
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url || "").split("?")[0];
     if (!upstream || path !== "/mqtt" || !hostAllowed(req.headers.host, port)) { socket.destroy(); return; }
+    // another site's page in the developer's browser must not reach the broker through this bridge
+    if (!originAllowed(req.headers.origin, port)) { socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"); return; }
     const up = upstream;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const tcp = net.connect(up.port, up.host), stream = createWebSocketStream(ws);

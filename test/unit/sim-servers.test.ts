@@ -5,13 +5,23 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createConnection, createServer, type Server } from "node:net";
 import { request } from "node:http";
 import { connectAsync } from "mqtt";
+import WebSocket from "ws";
 import { listen, listenPreferred, PortInUseError, startBroker } from "../../sim/broker";
 import { hostAllowed, startWeb } from "../../sim/server";
+import { originAllowed } from "../../sim/origin";
 
 const refused = (port: number) => new Promise<boolean>((r) => {
   const c = createConnection(port, "127.0.0.1");
   c.on("connect", () => { c.destroy(); r(false); });
   c.on("error", () => r(true));
+});
+/** Open a WebSocket as a browser page at `origin` would (undefined: no Origin, as a non-browser client):
+ *  "open", or the HTTP status of the refusal. */
+const wsOpen = (url: string, origin?: string) => new Promise<string | number>((r) => {
+  const ws = new WebSocket(url, "mqtt", origin === undefined ? {} : { origin });
+  ws.on("open", () => { ws.terminate(); r("open"); });
+  ws.on("unexpected-response", (_req, res) => { res.resume(); ws.terminate(); r(res.statusCode!); });
+  ws.on("error", (e) => r(String(e.message)));
 });
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => { while (cleanup.length) await cleanup.pop()!(); });
@@ -59,6 +69,28 @@ describe("the embedded broker", () => {
     await ws.endAsync(true);
   });
 
+  it("its WebSocket port takes browsers only from the simulator's page (Origin), and any non-browser client", async () => {
+    const b = await startBroker({ port: 0, wsPort: 0, webPort: 8123 });
+    cleanup.push(() => b.stop());
+    const u = `ws://127.0.0.1:${b.wsPort}/mqtt`;
+    expect(await wsOpen(u, "http://evil.example")).toBe(403);
+    expect(await wsOpen(u, "http://127.0.0.1:8124")).toBe(403);
+    expect(await wsOpen(u, "null")).toBe(403);
+    expect(await wsOpen(u, "http://127.0.0.1:8123")).toBe("open");
+    expect(await wsOpen(u, "http://localhost:8123")).toBe("open");
+    expect(await wsOpen(u)).toBe("open");
+    // a refused page reached no MQTT session: the broker still serves others
+    const ws = await connectAsync(u, { reconnectPeriod: 0 });
+    await ws.endAsync(true);
+  });
+
+  it("without the page's port no browser origin is taken", async () => {
+    const b = await startBroker({ port: 0, wsPort: 0 });
+    cleanup.push(() => b.stop());
+    expect(await wsOpen(`ws://127.0.0.1:${b.wsPort}/mqtt`, "http://127.0.0.1:8080")).toBe(403);
+    expect(await wsOpen(`ws://127.0.0.1:${b.wsPort}/mqtt`)).toBe("open");
+  });
+
   it("an explicit port in use fails and leaves nothing listening", async () => {
     const port = await busyPort();
     await expect(startBroker({ port, wsPort: 0 })).rejects.toThrow(`embedded broker (MQTT): port ${port} on 127.0.0.1 is already in use (choose another with --mqtt-port N, or 0 for any free port)`);
@@ -73,6 +105,19 @@ describe("the page's web server", () => {
     expect(hostAllowed("evil.example:8080", 8080)).toBe(false);
     expect(hostAllowed("127.0.0.1:8081", 8080)).toBe(false);
     expect(hostAllowed(undefined, 8080)).toBe(false);
+  });
+
+  it("WebSocket Origin: none (not a browser) or the page's own", () => {
+    expect(originAllowed(undefined, 8080)).toBe(true);
+    expect(originAllowed("http://127.0.0.1:8080", 8080)).toBe(true);
+    expect(originAllowed("http://LOCALHOST:8080", 8080)).toBe(true);
+    expect(originAllowed("http://evil.example", 8080)).toBe(false);
+    expect(originAllowed("https://127.0.0.1:8080", 8080)).toBe(false);
+    expect(originAllowed("http://127.0.0.1:8081", 8080)).toBe(false);
+    expect(originAllowed("http://127.0.0.1:8080.evil.example", 8080)).toBe(false);
+    expect(originAllowed("null", 8080)).toBe(false);
+    expect(originAllowed("", 8080)).toBe(false);
+    expect(originAllowed("http://127.0.0.1:8080", undefined)).toBe(false);
   });
 
   it("503 while starting; then the page, /api/info, /api/input (JSON only) and /api/events; stop() frees the port", async () => {
@@ -137,6 +182,20 @@ describe("the WebSocket bridge (for a broker without WebSocket)", () => {
     cleanup.push(() => w.stop());
     w.bridge("127.0.0.1", 1);
     await expect(connectAsync(`ws://127.0.0.1:${w.port}/other`, { reconnectPeriod: 0, connectTimeout: 2000 })).rejects.toThrow();
+  });
+
+  it("refuses a page from another site (Origin); takes the simulator's page and non-browser clients", async () => {
+    const b = await startBroker({ port: 0, wsPort: 0 });
+    const w = await startWeb({ port: 0 });
+    cleanup.push(() => b.stop(), () => w.stop());
+    w.ready({ html: "", css: "", js: "" }, {}, () => null);
+    w.bridge("127.0.0.1", b.port);
+    const u = `ws://127.0.0.1:${w.port}/mqtt`;
+    expect(await wsOpen(u, "http://evil.example")).toBe(403);
+    expect(await wsOpen(u, `http://127.0.0.1:${w.port + 1}`)).toBe(403);
+    expect(await wsOpen(u, `http://127.0.0.1:${w.port}`)).toBe("open");
+    expect(await wsOpen(u, `http://localhost:${w.port}`)).toBe("open");
+    expect(await wsOpen(u)).toBe("open");
   });
 });
 
