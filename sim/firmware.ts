@@ -16,14 +16,19 @@ export interface BrokerTarget {
 
 /**
  * Point the compiled config at `b`: host, port, and TCP or WebSocket (the __WS__ flag follows).
- * TLS is dropped: the embedded broker has none. Returns notes for the terminal. Mutates `defines`.
+ * TLS is dropped (the embedded broker has none), and with it the password. Returns notes for the terminal. Mutates `defines`.
  */
 export function pointAt(defines: Record<string, any>, b: BrokerTarget): string[] {
   const c: Config = defines.__CONFIG__, notes: string[] = [];
   const was = `${c.broker.ws ? "ws" : c.broker.tls ? "mqtts" : "mqtt"}://${c.broker.host}:${c.broker.port}`;
   c.broker.host = b.host;
   c.broker.port = b.port;
-  if (c.broker.tls) { delete c.broker.tls; notes.push("broker.tls is off in the simulator"); }
+  if (c.broker.tls) {
+    delete c.broker.tls;
+    notes.push("broker.tls is off in the simulator");
+    // a password meant for TLS must not go out in clear text (--config reads secrets.json)
+    if (c.broker.password !== undefined) { delete c.broker.password; notes.push("broker.password is not sent without TLS: removed"); }
+  }
   if (b.ws) c.broker.ws = b.ws; else delete c.broker.ws;
   defines.__WS__ = !!b.ws;
   const now = `${b.ws ? "ws" : "mqtt"}://${b.host}:${b.port}${b.ws || ""}`;

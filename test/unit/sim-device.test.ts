@@ -111,6 +111,24 @@ describe("pointAt: the firmware goes to the simulator's broker", () => {
     expect(d.__CONFIG__.broker.tls).toBeUndefined();
     expect(d.__WS__).toBe(true);
   });
+
+  it("with TLS dropped the password goes too (no credentials in clear text), said in one line", () => {
+    const d = simDefines();
+    Object.assign(d.__CONFIG__.broker, { tls: true, username: "u", password: "secret" });
+    const notes = pointAt(d, { host: "broker.lan", port: 1883 });
+    expect(notes).toEqual(["broker.tls is off in the simulator", "broker.password is not sent without TLS: removed",
+      "broker mqtts://127.0.0.1:1883 in the config -> mqtt://broker.lan:1883"]);
+    expect(d.__CONFIG__.broker.password).toBeUndefined();
+    expect(d.__CONFIG__.broker.username).toBe("u");
+    expect(notes.join("\n")).not.toContain("secret");
+  });
+
+  it("without TLS in the config the password stays (it was already meant for a clear link)", () => {
+    const d = simDefines();
+    Object.assign(d.__CONFIG__.broker, { username: "u", password: "p" });
+    expect(pointAt(d, { host: "broker.lan", port: 1883 })).toEqual(["broker mqtt://127.0.0.1:1883 in the config -> mqtt://broker.lan:1883"]);
+    expect(d.__CONFIG__.broker.password).toBe("p");
+  });
 });
 
 describe("the terminal log", () => {
