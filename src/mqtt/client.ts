@@ -246,7 +246,10 @@ export function createClient(o: ClientOptions): Client {
   // second retry).
   function onDecodeError(e: MqttError) {
     if (!link) return;
-    if (e.code == TOO_BIG) emit("error", e);
+    if (e.code == TOO_BIG) {
+      emit("error", e);
+      if (e.id) send(e.qos + 3, e.id); // PUBACK / PUBREC: the broker must not resend it forever
+    }
     else lost(e); // a protocol violation: close the link [MQTT-4.8.0-1]
   }
 

@@ -762,7 +762,20 @@ describe("bad input", () => {
     expect(errors(log).map((e) => e.code)).toEqual([E.TOO_BIG, E.TOO_BIG]);
     expect(c.connected).toBe(true);
     expect(ids).toEqual([5, 6]);
-    expect(peer().packets()).toMatchObject([{ type: 4, id: 5 }, { type: 4, id: 6 }]);
+    // the skipped QoS 1 message is acknowledged too: else the broker resends it on every reconnect
+    expect(errors(log).map((e) => [e.id, e.qos])).toEqual([[4, 1], [4, 1]]);
+    expect(peer().packets()).toMatchObject([{ type: 4, id: 4 }, { type: 4, id: 5 }, { type: 4, id: 4 }, { type: 4, id: 6 }]);
+  });
+
+  it("an oversize QoS 2 PUBLISH is skipped, answered with PUBREC, and its PUBREL completed", () => {
+    const { c, log, peer } = setup({ maxPacketSize: 64 });
+    const big = encode({ type: 3, topic: "t/" + "z".repeat(70), payload: "x".repeat(100), qos: 2, id: 9 });
+    for (const ch of Array.from(big)) peer().send(ch);
+    expect(errors(log)).toMatchObject([{ code: E.TOO_BIG, id: 9, qos: 2 }]);
+    peer().send(PUBREL(9));
+    expect(peer().packets()).toMatchObject([{ type: 5, id: 9 }, { type: 7, id: 9 }]);
+    expect(log.filter((e) => e[0] == "message")).toEqual([]);
+    expect(c.connected).toBe(true);
   });
 
   it("a write that throws is a transport error: the link is dropped and retried", () => {
