@@ -11,10 +11,11 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const EXAMPLE = join(ROOT, "examples/device.json");
 export const EXAMPLE_SECRETS = join(ROOT, "examples/secrets.example.json");
 
-/** What each board offers the firmware besides pins (boards/pins.json has those). */
+/** What each board offers the firmware besides pins (boards/pins.json has those). `wifi`: the firmware
+ *  joins the network itself (elsewhere the OS does, and the wifi section is not compiled in). */
 const BOARDS = {
-  esp8266: { tls: false, temperature: false, onewire: true, dht: true },
-  esp32: { tls: true, temperature: true, onewire: true, dht: true },
+  esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true },
+  esp32: { wifi: true, tls: true, temperature: true, onewire: true, dht: true },
   "espruino-linux": { tls: true, temperature: false, onewire: true, dht: true },
   iotjs: { tls: false, temperature: false, onewire: false, dht: false },
   host: { tls: true, temperature: true, onewire: false, dht: false },
@@ -68,7 +69,7 @@ function titled(name) { return name.charAt(0).toUpperCase() + name.slice(1).repl
  * runs with (src/app/config.ts); throws a ConfigError listing every problem, each naming its key.
  */
 export function validateConfig(cfg, board = "host", secrets = {}, version = "0") {
-  const errs = [], caps = BOARDS[board] || { tls: true, temperature: true, onewire: true, dht: true };
+  const errs = [], warns = [], caps = BOARDS[board] || { wifi: true, tls: true, temperature: true, onewire: true, dht: true };
   const pins = boardPins(board), names = {}, usedPins = {};
   const bad = (key, msg) => { errs.push(key + ": " + msg); };
   const isObj = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -165,8 +166,12 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
 
   if (top.wifi) {
     const w = keys("wifi.", top.wifi, { ssid: "string" }, ["ssid"]);
-    out.wifi = { ssid: w.ssid };
-    if (sec.wifi && sec.wifi.password) out.wifi.password = sec.wifi.password;
+    // one config may serve several boards: checked everywhere, compiled in (password too) only with WiFi
+    if (!caps.wifi) warns.push(`wifi: left out (with secrets.wifi.password): board ${board} has no WiFi of its own`);
+    else {
+      out.wifi = { ssid: w.ssid };
+      if (sec.wifi && sec.wifi.password) out.wifi.password = sec.wifi.password;
+    }
   } else if (sec.wifi && sec.wifi.password) bad("secrets.wifi.password", "is set but the config has no wifi section");
 
   if (top.broker) {
@@ -287,6 +292,8 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
   for (const x of out.sensors.concat(out.actuators)) delete x._ha;
 
   if (errs.length) throw new ConfigError(errs);
+  // not enumerable: never compiled into the bundle
+  Object.defineProperty(out, "warnings", { value: warns });
   return out;
 }
 
@@ -329,6 +336,7 @@ export function loadConfig(board, { file, secrets } = {}) {
 /** esbuild `define` values for a board bundle: the config, and which optional parts it needs. */
 export function firmwareDefines(board, opts = {}) {
   const c = loadConfig(board, opts || {}), used = {};
+  for (const w of c.warnings) console.warn(`warning (${board}): ${w}`);
   for (const s of c.sensors) used[s.type] = true;
   return {
     __CONFIG__: c,

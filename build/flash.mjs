@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // npm run flash -- --board esp32 --port /dev/ttyUSB0 [--baud 115200] [--save] [--config device.json]
 //                  [--dry-run FILE]   (write what would be sent to FILE instead of talking to a board)
-// --save keeps the firmware across reboots. Builds dist/<board>.js when it is missing, then runs the `espruino` CLI with an offline board
+// --save keeps the firmware across reboots. Always builds dist/<board>.js first (about a second: a dist left
+// by another build, e.g. npm test's from the example config, is never flashed) from --config, else
+// device.json in the working directory or the project root, else the example; then runs the `espruino` CLI with an offline board
 // description (build/espruino/*.json) so it never tries to download board data or modules.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -42,9 +44,17 @@ export function cliArgs(a, file) {
   return args;
 }
 
+/** the config a flash builds from: --config, else device.json here or in the project root (as the docs
+ *  set it up), else null (the example) */
+export function flashConfig(a, cwd = process.cwd()) {
+  return a.config || [join(cwd, "device.json"), join(ROOT, "device.json")].find((f) => existsSync(f)) || null;
+}
+
 export async function flash(a) {
   const file = join(DIST, a.board + ".js");
-  if (!existsSync(file) || a.config) await buildAll({ boards: [a.board], config: { file: a.config }, quiet: true });
+  const cfg = flashConfig(a);
+  if (!a.dryRun) console.log(`building ${a.board} from ${cfg || "the example config (no --config, no device.json)"}`);
+  await buildAll({ boards: [a.board], config: { file: cfg }, quiet: true });
   const cli = join(ROOT, "node_modules/espruino/bin/espruino-cli.js");
   const r = spawnSync(process.execPath, [cli, ...cliArgs(a, file)], { stdio: a.dryRun ? "pipe" : "inherit", encoding: "utf8" });
   if (r.status !== 0) throw new Error(`espruino CLI failed (exit ${r.status})${r.stderr ? ": " + r.stderr.trim().split("\n").pop() : ""}`);

@@ -5,11 +5,11 @@ import { decodeUtf8 } from "../mqtt/utf8";
 import { Actuator, find, parse } from "./actuators";
 
 /** A message handler for the cmd/+ subscription. */
-export function commands(acts: Actuator[], set: (a: Actuator, v: number) => void, now: () => void,
+export function commands(acts: Actuator[], set: (a: Actuator, v: number) => void, now: (net: 1) => void,
   reject: (cmd: string, payload: string | null, why: string) => void) {
   return function (topic: string, payload: string) {
     var name = topic.substr(topic.lastIndexOf("/") + 1), p = decodeUtf8(payload), a = find(acts, name), v: number | string;
-    if (name == "telemetry") return now();
+    if (name == "telemetry") return now(1);
     if (!a) return reject(name, p, "unknown actuator");
     v = parse(p, a);
     if (typeof v == "string") reject(name, p, v);

@@ -31,7 +31,7 @@ export function start(c: Config, b: Board): Firmware {
     ha = (typeof __HA__ == "undefined" || __HA__) && c.ha, tr = m.tls ? b.tls!(m.tls) : b.tcp,
     acts = actuators(c.actuators, b), restoring = c.restore == "retained", touched: { [n: string]: number } = {},
     store = (typeof __STORE__ == "undefined" || __STORE__) && c.restore == "storage",
-    connects = 0, timer: any = 0, i: number, s: any, o: any, client: Client;
+    connects = 0, timer: any = 0, wt: any = 0, stopped = false, i: number, s: any, o: any, client: Client;
 
   function pub(topic: string, p: string, retain?: boolean) {
     client.publish(base + topic, p, { retain: retain });
@@ -46,11 +46,21 @@ export function start(c: Config, b: Board): Firmware {
     pub("error", JSON.stringify(o));
   }
 
+  // Storage: written 5 s after the last change, not per command (flash wear: a slider sends many)
+  function save() {
+    wt = 0;
+    for (var j = 0; j < acts.length; j++) b.store.set("a." + acts[j].c.name, "" + acts[j].v);
+  }
+
   function set(a: Actuator, v: number) {
     touched[a.c.name] = 1;
     drive(a, v, b);
     pub("state/" + a.c.name, stateOf(a), true);
-    if (store) b.store.set("a." + a.c.name, "" + v);
+    // (the define test drops this and save() from builds without restore "storage")
+    if ((typeof __STORE__ == "undefined" || __STORE__) && store) {
+      if (wt) clk.clearTimer(wt);
+      wt = clk.setTimer(save, 5000);
+    }
   }
 
   function announce() {
@@ -79,9 +89,10 @@ export function start(c: Config, b: Board): Firmware {
 
   client.on("error", function (e: any) { b.log("mqtt " + e.code + ": " + e.message); });
   client.on("message", function (t: string, p: string) {
-    var a = find(acts, t.substr(base.length + 6));
-    // a retained state from before the reboot, unless a command came first
-    if (restoring && t.indexOf(base + "state/") == 0 && a && !touched[a.c.name] && typeof (p = parse(decodeUtf8(p), a) as any) == "number") drive(a, p as any, b);
+    var a: Actuator | undefined;
+    // a retained state from before the reboot, unless a command came first (the flag first: this runs for
+    // every incoming message, long after the restore)
+    if (restoring && t.indexOf(base + "state/") == 0 && (a = find(acts, t.substr(base.length + 6))) && !touched[a.c.name] && typeof (p = parse(decodeUtf8(p), a) as any) == "number") drive(a, p as any, b);
   });
   client.on("connect", function () {
     connects++;
@@ -98,7 +109,7 @@ export function start(c: Config, b: Board): Firmware {
 
   // network (back) up: connect now, dropping an attempt that was made while it was down (on Espruino such
   // a socket never opens: it would hold the next try until the CONNACK timeout)
-  b.net.on("up", function () { if (!client.connected) client.end(true).connect(); });
+  b.net.on("up", function () { if (!stopped && !client.connected) client.end(true).connect(); });
   b.net.start(c.wifi || {});
 
   return {
@@ -107,8 +118,12 @@ export function start(c: Config, b: Board): Firmware {
     actuators: acts,
     telemetry: tele.now,
     stop: function () {
+      stopped = true;
       tele.stop();
-      if (timer) clk.clearTimer(timer); // a fired timer's id may be reused: Espruino would clear another
+      // a fired timer's id may be reused: Espruino would clear another
+      if (timer) clk.clearTimer(timer);
+      if (wt) clk.clearTimer(wt);
+      timer = wt = 0;
       client.end(true);
     },
   };

@@ -38,11 +38,12 @@ if (typeof __TEMPERATURE__ == "undefined" || __TEMPERATURE__) DRIVERS.temperatur
   return { read: function () { return b.temperature!(); } };
 };
 
-/** DS18B20 scratchpad (9 bytes) -> degrees C, or null when the CRC fails (no device, bad wiring) */
+/** DS18B20 scratchpad (9 bytes) -> degrees C, or null when the CRC fails (no device, bad wiring) or
+ *  the config register is not 0bx11111 (all zeros, which pass the CRC: a bus shorted to ground) */
 export function ds18b20Temp(d: number[]): number | null {
   var c = 0, i = 0, j: number, x: number, t: number;
   for (; i < 8; i++) for (x = d[i], j = 0; j < 8; j++, x >>= 1) c = (c ^ x) & 1 ? c >> 1 ^ 0x8c : c >> 1;
-  if (c != d[8] || d[4] == null) return null;
+  if (c != d[8] || (d[4] & 0x9f) != 0x1f) return null;
   t = d[1] << 8 | d[0];
   return (t > 32767 ? t - 65536 : t) / 16;
 }

@@ -8,8 +8,8 @@ import type { Config } from "./config";
 import { DRIVERS, Driver, Reading } from "./sensors";
 
 export interface Telemetry {
-  /** read and send now */
-  now(): void;
+  /** read and send now; `net` (1): asked over the network, ignored within 1 s of the last send */
+  now(net?: 1): void;
   stop(): void;
 }
 
@@ -20,8 +20,9 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
   function broken(why: string): Driver { return { read: function () { throw why; } }; }
 
   function settle() {
-    var now = clk.now(), due = force || now - sent >= c.interval - c.poll / 2, o: any = {}, j: number, s, v, p;
+    var now = clk.now(), due = force || now - sent >= c.interval - c.poll / 2, o: any, j: number, s, v, p;
     if (--busy) return;
+    o = {};
     for (j = 0; j < list.length; j++) {
       s = list[j]; v = vals[j]; p = last[j];
       if (s.deadband != null && (typeof v == "number" && typeof p == "number" ? Math.abs(v - p) > s.deadband : v !== p)) due = true;
@@ -70,7 +71,8 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
     round();
   }
 
-  function now() {
+  function now(net?: any) {
+    if (net === 1 && clk.now() - sent < 1000) return;
     force = true;
     round();
   }
@@ -89,6 +91,7 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
     now: now,
     stop: function () {
       clk.clearTimer(timer);
+      timer = 0;
       for (i = 0; i < watches.length; i++) if (watches[i]) b.pins.unwatch(watches[i]);
     },
   };

@@ -18,7 +18,12 @@ export function socketTransport(mod: any, extra?: any): Transport {
     return {
       // always a binary string: Espruino sends a Uint8Array as text like "65,0,255"
       write: function (d: string) { s.write(d, "latin1"); },
-      close: function () { s.end(); if (s.destroy) s.destroy(); },
+      // end(): what is still buffered (a DISCONNECT) goes out before the FIN. Node only (Espruino sockets
+      // have no destroy): destroy a socket the peer has not closed after 1 s idle, and hold no process open
+      close: function () {
+        s.end();
+        if (s.destroy) s.setTimeout(1000, s.destroy).unref();
+      },
     };
   };
 }

@@ -126,7 +126,8 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
     function frameEnd() {
       var code: number;
       left = -1;
-      if (opc == 9) send(10, ctl);
+      // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
+      if (opc == 9) try { send(10, ctl); } catch (x) { end(err(E.TRANSPORT, "websocket: pong not sent")); }
       else if (opc == 8) {
         code = ctl.length > 1 ? ctl.charCodeAt(0) << 8 | ctl.charCodeAt(1) : 1005;
         // echo the close (RFC 6455 section 5.5.1), then drop the link

@@ -56,6 +56,7 @@ describe.skipIf(!hasMosquitto)("built esp8266 firmware in the Espruino emulation
     expect((await next(t + "state/relay")).text).toBe("OFF");
     await next(`homeassistant/light/${id}/lamp/config`);
     expect(JSON.parse((await next(t + "telemetry")).text)).toMatchObject({ rssi: null }); // taken at boot, before WiFi
+    await emu.run(1000); // a cmd/telemetry within 1 s of the last publication is ignored
     const n = got.length;
     await obs.publishAsync(t + "cmd/telemetry", "");
     const tele = JSON.parse((await next(t + "telemetry", n)).text);

@@ -150,6 +150,10 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     hostPins.input("D4", true); // a door edge: published at once, no clock needed
     expect(JSON.parse((await o.next(t + "telemetry", n)).text).door).toBe(true);
     n = o.got.length;
+    await send(t + "cmd/telemetry", ""); // within 1 s of the last publication: ignored (no flooding from the network)
+    await sleep(200);
+    expect(o.count(t + "telemetry", n)).toBe(0);
+    await advance(1000);
     await send(t + "cmd/telemetry", ""); // publish now
     await o.next(t + "telemetry", n);
     // the interval restarts from the last publication
@@ -233,6 +237,21 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     hostCtl.temperature = null;
   });
 
+  it("after stop(), the network coming back up does not reconnect", async () => {
+    fresh();
+    const { t, o } = await boot(config());
+    let n = o.got.length;
+    fw!.stop();
+    fw = null;
+    expect((await o.next(t + "status", n)).text).toBe("offline");
+    n = o.got.length;
+    hostCtl.setNet(false);
+    hostCtl.setNet(true);
+    await advance(5000);
+    await sleep(300);
+    expect(o.count(t + "status", n)).toBe(0); // no "online" again
+  });
+
   it("the will turns the status offline when the link is cut", async () => {
     fresh();
     const { id, o, t } = await boot(config());
@@ -302,13 +321,26 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     await p.endAsync();
   });
 
-  it("restores from Storage when configured, before any connection", async () => {
+  it("restores from Storage when configured, before any connection; writes once, 5 s after the last change", async () => {
     fresh();
     const c = config({ restore: "storage", broker: { host: "127.0.0.1", port: broker.port, username: "dev", keepalive: 3600 } });
-    const { t, o } = await boot(c);
-    const n = o.got.length;
-    await send(t + "cmd/lamp", "25");
-    expect((await o.next(t + "state/lamp", n)).text).toBe("25");
+    const writes: string[] = [], bd = boardWith(clock);
+    bd.store = { get: host.store.get, set: (k, v) => { writes.push(k + "=" + v); host.store.set(k, v); } };
+    const { id } = c, o = await Observer.open(broker.port, `mcu/${id}/#`), t = `mcu/${id}/`;
+    observers.push(o);
+    fw = start(c, bd);
+    await o.next(t + "status");
+    for (const v of ["10", "15", "20", "25"]) { // a Home Assistant slider: one command per step
+      const k = o.got.length;
+      await send(t + "cmd/lamp", v);
+      expect((await o.next(t + "state/lamp", k)).text).toBe(v);
+      await advance(1000);
+    }
+    expect(writes).toEqual([]); // flash is not written per command
+    await advance(4000);
+    expect(writes.sort()).toEqual(["a.lamp=25", "a.relay=0"]);
+    await advance(60000);
+    expect(writes.length).toBe(2);
     fw!.stop();
     fw = null;
     hostPins.reset();

@@ -35,6 +35,22 @@ describe("config: the example", () => {
     expect(c.wifi).toEqual({ ssid: "my-wifi", password: "wifi-password-here" });
     expect(c.broker.password).toBe("mqtt-password-here");
   });
+
+  it("compiles the wifi section (and its password) only into boards with WiFi; elsewhere a warning names the key", () => {
+    for (const b of ["esp8266", "esp32"]) {
+      expect(loadConfig(b, {}).wifi).toEqual({ ssid: "my-wifi", password: "wifi-password-here" });
+      expect((loadConfig(b, {}) as any).warnings).toEqual([]);
+    }
+    for (const b of ["espruino-linux", "iotjs", "host"]) {
+      const c = loadConfig(b, {});
+      expect(c.wifi).toBeUndefined();
+      expect(JSON.stringify(c)).not.toContain("wifi-password-here");
+      expect(JSON.stringify(firmwareDefines(b, {}))).not.toContain("wifi-password-here");
+      expect((c as any).warnings).toEqual([`wifi: left out (with secrets.wifi.password): board ${b} has no WiFi of its own`]);
+    }
+    // the section is still checked everywhere (one config serves several boards)
+    expect(problems({ ...base(), wifi: { sid: "x" } }, "host")).toEqual(["wifi.sid: unknown key (expected one of ssid)", "wifi.ssid: is required"]);
+  });
 });
 
 describe("config: defaults", () => {

@@ -1,10 +1,10 @@
 // npm run flash, offline: the espruino CLI's -n -o mode writes what it would send to a board.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-ignore: build scripts are plain ESM
-import { cliArgs, flash, parseFlashArgs } from "../../build/flash.mjs";
+import { cliArgs, flash, flashConfig, parseFlashArgs } from "../../build/flash.mjs";
 // @ts-ignore
 import { DIST } from "../../build/build.mjs";
 
@@ -33,6 +33,23 @@ describe("flash arguments", () => {
 
 describe("flash dry run through the espruino CLI", () => {
   const dir = mkdtempSync(join(tmpdir(), "flash-"));
+
+  it("builds from --config, else device.json in the working directory, else the example", () => {
+    const a = parseFlashArgs(["--board", "esp32", "--dry-run", "x"]);
+    expect(flashConfig({ ...a, config: "mine.json" }, dir)).toBe("mine.json");
+    const here = mkdtempSync(join(tmpdir(), "flash-cwd-"));
+    writeFileSync(join(here, "device.json"), "{}");
+    expect(flashConfig(a, here)).toBe(join(here, "device.json"));
+  });
+
+  it("always rebuilds the bundle: a dist/<board>.js left by another build is not what gets flashed", async () => {
+    const f = join(DIST, "esp32.js");
+    await flash(parseFlashArgs(["--board", "esp32", "--dry-run", join(dir, "first.js")]));
+    const before = statSync(f).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    await flash(parseFlashArgs(["--board", "esp32", "--dry-run", join(dir, "again.js")]));
+    expect(statSync(f).mtimeMs).toBeGreaterThan(before);
+  }, 60000);
 
   it("sends the bundle itself when not saving", async () => {
     const out = join(dir, "ram.js");

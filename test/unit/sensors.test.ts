@@ -28,6 +28,19 @@ describe("DS18B20", () => {
     expect(ds18b20Temp([...pos, dallasCrc(pos)])).toBe(25.0625);
     expect(ds18b20Temp([...pos, dallasCrc(pos) ^ 1])).toBeNull();
     expect(ds18b20Temp([255, 255, 255, 255, 255, 255, 255, 255, 255])).toBeNull(); // nothing on the bus
+    // a bus shorted to ground reads all zeros, whose CRC is 0 too: the config register (0bR11111) rejects it
+    expect(dallasCrc([0, 0, 0, 0, 0, 0, 0, 0])).toBe(0);
+    expect(ds18b20Temp([0, 0, 0, 0, 0, 0, 0, 0, 0])).toBeNull();
+    // every resolution (R1 R0 = 00..11) is accepted; a bad fixed bit is not
+    for (const cfg of [0x1f, 0x3f, 0x5f, 0x7f]) {
+      const p = [0x91, 0x01, 0x4b, 0x46, cfg, 0xff, 0x0f, 0x10];
+      expect(ds18b20Temp([...p, dallasCrc(p)])).toBe(25.0625);
+    }
+    for (const cfg of [0xff, 0x7e, 0x0f]) {
+      const p = [0x91, 0x01, 0x4b, 0x46, cfg, 0xff, 0x0f, 0x10];
+      expect(ds18b20Temp([...p, dallasCrc(p)])).toBeNull();
+    }
+    expect(ds18b20Temp([0x50, 0x05, 0x4b, 0x46])).toBeNull(); // a short read
   });
 
   it("the driver: convert, wait 750 ms, read the scratchpad; a missing device is an error", () => {

@@ -92,4 +92,35 @@ describe("telemetry loop", () => {
     r.t.stop();
     expect(hostPins.watching("D4")).toBe(0);
   });
+
+  it("a request over the network (now(1)) within 1 s of the last send is ignored; now() and edges are not", () => {
+    hostPins.analog.A0 = 0.2;
+    const r = run(cfg([{ name: "a", type: "analog", pin: "A0", scale: 1, offset: 0 }, { name: "door", type: "digital", pin: "D4", debounce: 0, deadband: 0 }], 60000, 60000));
+    expect(r.sent.length).toBe(1);
+    for (let i = 0; i < 50; i++) r.t.now(1); // a flood of cmd/telemetry
+    expect(r.sent.length).toBe(1);
+    r.clock.advance(999);
+    r.t.now(1);
+    expect(r.sent.length).toBe(1);
+    r.clock.advance(1);
+    r.t.now(1);
+    expect(r.sent.length).toBe(2);
+    r.t.now(); // the firmware's own API
+    expect(r.sent.length).toBe(3);
+    hostPins.input("D4", true); // an edge right after a send
+    expect(r.sent[r.sent.length - 1]).toEqual({ a: 0.2, door: true });
+  });
+
+  it("stop() forgets the timer id it cleared (Espruino reuses ids: a second stop must not clear another timer)", () => {
+    const clock = fakeClock(), cleared: any[] = [];
+    const c = { ...clock, clearTimer(id: any) { cleared.push(id); clock.clearTimer(id); } };
+    const t = telemetry(cfg([]), { ...host, clock: c }, () => {}, () => {});
+    t.stop();
+    expect(cleared[0]).toBeTruthy();
+    const other = clock.setTimer(() => {}, 1000); // may get the same id on Espruino
+    t.stop();
+    expect(cleared.slice(1).filter(Boolean)).toEqual([]);
+    expect(clock.pending()).toBe(1);
+    clock.clearTimer(other);
+  });
 });

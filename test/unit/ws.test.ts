@@ -283,6 +283,17 @@ describe("wsTransport: server frames", () => {
     expect(s.frames()[1]).toMatchObject({ opcode: 10, payload: "" });
   });
 
+  it("a pong that cannot be written ends the link with ETRANSPORT, not a throw into the socket's data callback", () => {
+    const { s, e } = open();
+    s.upgrade();
+    s.closed = true; // the socket is closed under us: write throws "This socket is closed"
+    expect(() => s.ev.data(frame(9, "hi") + frame(2, "after"))).not.toThrow();
+    expect(e.closes).toHaveLength(1);
+    expect(e.closes[0]!.code).toBe("ETRANSPORT");
+    expect(e.closes[0]!.message).toMatch(/^websocket: /);
+    expect(e.data).toBe("");
+  });
+
   it("ignores an unsolicited pong", () => {
     const { s, e } = open();
     s.upgrade();
