@@ -72,7 +72,7 @@ export function createClient(o: ClientOptions): Client {
     outq: Msg[] = [], queuedBytes = 0,
     link: Link | null = null, on = false, opened = false, gen = 0, ended = false, authFail = false,
     attempt = 0, upAt = 0, lastIn = 0, lastOut = 0, pingOut = false, nid = 0,
-    tConn: any, tKa: any, tRe: any, held = 0,
+    tConn: any, tKa: any, tRe: any, held = 0, pending = 0,
     dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
     tmp: Msg = { type: PUBLISH }, // a QoS 0 PUBLISH sent at once reuses one packet object
     scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
@@ -145,18 +145,23 @@ export function createClient(o: ClientOptions): Client {
   }
   // An invalid topic, filter or QoS from the application: reported, true.
   function bad(t: string, filter: boolean, qos: any, cb?: Callback) {
-    var why = validTopic(t || "", filter), e: MqttError;
+    var why = validTopic(t || "", filter);
     if (why || qos > 2 || qos < 0) {
-      e = err(TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos);
-      if (cb) safe(cb, e); else emit("error", e);
+      report(cb, err(TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos));
       return 1;
     }
   }
+  // an error for the caller: its callback, else the error event
+  function report(cb: Callback | undefined, e: MqttError) {
+    if (cb) safe(cb, e); else emit("error", e);
+  }
   // A filter list to (un)subscribe, or null when it is empty or has a bad filter or QoS (reported):
   // an empty or invalid SUBSCRIBE/UNSUBSCRIBE is a protocol violation, resent after every reconnect.
+  // Offline, (un)subscribe requests wait for the link: at most queue.maxMessages of them (EQUEUEFULL).
   function filters(filter: string | string[], qos: any, cb?: Callback) {
     var fs = typeof filter == "string" ? [filter] : filter || [], i = 0;
     for (; !i || i < fs.length; i++) if (bad(fs[i], true, qos, cb)) return null;
+    if (!on && pending >= qmax) return report(cb, err(QUEUE_FULL, "queue full: " + fs[0])), null;
     return fs;
   }
   // Set (or with no `h`, remove) the handler of filter `f`.
@@ -299,6 +304,7 @@ export function createClient(o: ClientOptions): Client {
       }
     } else if ((t | 2) == 11 && (a = acks[id]) && a.type == t - 1) { // SUBACK, UNSUBACK answering its own request
       delete acks[id];
+      pending--;
       if (t == SUBACK) {
         g = [];
         for (i = 0; i < a.subs!.length; i++) {
@@ -359,6 +365,7 @@ export function createClient(o: ClientOptions): Client {
 
   function request(p: Msg) {
     acks[p.id = newId()] = p;
+    pending++;
     if (on) write(p);
   }
 

@@ -879,3 +879,20 @@ describe("review findings", () => {
     expect(res).toEqual([E.TRANSPORT]);
   });
 });
+
+describe("offline (un)subscribe requests", () => {
+  it("are bounded by queue.maxMessages: the next one gets EQUEUEFULL; all that waited go out on connect", () => {
+    const { c, p } = setup({ queue: { maxMessages: 3 } }, false);
+    const res: any[] = [];
+    for (let i = 0; i < 4; i++) c.subscribe("s/" + i, (e) => res.push(e && e.code));
+    expect(res).toEqual([E.QUEUE_FULL]);
+    c.unsubscribe("s/0", (e) => res.push(e && e.code));
+    expect(res).toEqual([E.QUEUE_FULL, E.QUEUE_FULL]);
+    c.connect();
+    p.last().take();
+    p.last().send(CONNACK);
+    expect(p.last().packets().map((x) => x.subs && x.subs[0].topic)).toEqual(["s/0", "s/1", "s/2"]);
+    c.subscribe("s/9"); // online: sent at once, whatever is pending
+    expect(p.last().packets()).toMatchObject([{ type: 8, subs: [{ topic: "s/9" }] }]);
+  });
+});
