@@ -5,21 +5,15 @@
 import type { Board } from "./board";
 import { need } from "../src/index";
 import { alwaysUp, espruinoBoard } from "./espruino-common";
+import { sysMac } from "./sysmac";
 
 declare var getTime: () => number;
 
 var id = "";
 function linuxId(): string {
-  var fs: any, l: string[], i: number, m: string, S: any;
+  var S: any, i: number;
   if (id) return id;
-  try {
-    fs = need("fs");
-    l = fs.readdirSync("/sys/class/net").sort();
-    for (i = 0; i < l.length && !id; i++) {
-      m = ("" + fs.readFileSync("/sys/class/net/" + l[i] + "/address")).split(":").join("").substr(0, 12).toLowerCase();
-      if (l[i] != "lo" && m.length == 12 && m != "000000000000") id = m;
-    }
-  } catch (e) {}
+  id = sysMac(function (d) { return "" + d; });
   if (!id) {
     S = need("Storage");
     id = S.readJSON("mq.id", true) || "";

@@ -6,6 +6,7 @@ import type { Board, Network, Pin, Pins } from "./board";
 import type { Transport } from "../src/mqtt/port";
 import { need, timers } from "../src/index";
 import { E, err } from "../src/mqtt/errors";
+import { sysMac } from "./sysmac";
 
 declare var Buffer: any;
 declare var process: any;
@@ -127,17 +128,9 @@ function load(): { [k: string]: string } {
 
 var t0 = Date.now(), id = "";
 function devId(): string {
-  var fs: any, l: string[], i: number, m: string;
+  var i: number;
   if (id) return id;
-  try {
-    // the first real MAC address (Linux)
-    fs = need("fs");
-    l = fs.readdirSync("/sys/class/net").sort();
-    for (i = 0; i < l.length && !id; i++) {
-      m = str(fs.readFileSync("/sys/class/net/" + l[i] + "/address")).split(":").join("").substr(0, 12).toLowerCase();
-      if (l[i] != "lo" && m.length == 12 && m != "000000000000") id = m;
-    }
-  } catch (e) {}
+  id = sysMac(str);
   if (!id) {
     id = board.store.get("id") || "";
     if (!id) {

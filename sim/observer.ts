@@ -5,6 +5,7 @@ import { createClient, type Client } from "../src/mqtt/client";
 import { socketTransport } from "../src/net/socket";
 import { wsTransport } from "../src/net/ws";
 import { decodeUtf8 } from "../src/mqtt/utf8";
+import { timers } from "../src/index";
 import type { BrokerUrl } from "./args";
 
 export interface Observer {
@@ -14,19 +15,13 @@ export interface Observer {
   stop(): Promise<void>;
 }
 
-const clock = {
-  now: () => Date.now(),
-  setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
-  clearTimer: (t: any) => clearTimeout(t),
-};
-
 export function observe(b: BrokerUrl, topics: string[], onMessage: (topic: string, text: string, retain: boolean) => void,
   o: { timeoutMs?: number; onLinkChange?: (up: boolean, why?: string) => void } = {}): Observer {
   const tcp = socketTransport(net);
   const client = createClient({
     host: b.host, port: b.port,
     transport: b.protocol === "ws" ? wsTransport(tcp, { path: b.path }) : tcp,
-    clock,
+    clock: timers,
     clientId: "mqtt-mcu-sim-" + process.pid,
     keepalive: 30,
     reconnect: { min: 500, max: 5000 },

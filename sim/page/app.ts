@@ -6,6 +6,7 @@ import { wsObjectTransport } from "../../src/net/wsobject";
 import { decodeUtf8 } from "../../src/mqtt/utf8";
 import type { ActuatorInfo, SensorInfo } from "../device";
 import type { BoardSnapshot } from "../board";
+import { timers } from "../../src/index";
 
 interface Info {
   base: string; id: string; root: string; name: string; board: string; haPrefix: string; interval: number;
@@ -220,7 +221,7 @@ async function main() {
   const client = createClient({
     host: info.ws.host, port: info.ws.port,
     transport: wsObjectTransport(WebSocket, { path: info.ws.path }),
-    clock: { now: () => Date.now(), setTimer: (f, ms) => setTimeout(f, ms), clearTimer: (t) => clearTimeout(t) },
+    clock: timers,
     clientId: "sim-page-" + Math.random().toString(16).slice(2, 8),
     keepalive: 30,
     reconnect: { min: 500, max: 5000 },
