@@ -90,6 +90,8 @@ describe.skipIf(!hasMosquitto)("reliability: black hole, corruption", () => {
       // PUBACK:2 came after the bad packet, we resend ours: QoS 1 allows the duplicate)
       const why = px.conns.map((c) => c.why + " " + names(frames(c.down).packets).join()).join(" / ") + p.lines.join("; ");
       expect(px.conns.length, why).toBe(4);
+      // our PUBACK may come a moment after our own copy of the message: wait for it, then check
+      await until(() => p.c.inflight() == 0, () => "the PUBACK of our publish");
       expect(p.c.inflight()).toBe(0);
     } finally {
       p.c.end(true);
