@@ -7,11 +7,6 @@ function ascii(s: string) {
   return true;
 }
 
-/** continuation bytes that code point `c` needs in UTF-8 */
-function extra(c: number) {
-  return c < 128 ? 0 : c < 2048 ? 1 : c < 65536 ? 2 : 3;
-}
-
 /** JS string -> UTF-8 bytes as a binary string. Lone surrogates become U+FFFD. */
 export function encodeUtf8(s: string): string {
   var out = "", i = 0, c: number, d: number, n: number;
@@ -20,30 +15,29 @@ export function encodeUtf8(s: string): string {
     c = s.charCodeAt(i);
     if (c >> 11 == 27) { // a surrogate: a pair makes one code point
       d = s.charCodeAt(i + 1);
-      if (c < 56320 && d >> 10 == 55) { c = ((c & 1023) << 10 | d & 1023) + 65536; i++; }
+      if (c < 56320 && d >> 10 == 55) { c = (c << 10) + d - 56613888; i++; } // ((c & 1023) << 10 | d & 1023) + 65536
       else c = 65533;
     }
-    n = extra(c);
+    n = c < 128 ? 0 : c < 2048 ? 1 : c < 65536 ? 2 : 3; // continuation bytes
     out += chr((n && 3968 >> n & 255) | c >> 6 * n);
     while (n) out += chr(128 | c >> 6 * --n & 63);
   }
   return out;
 }
 
-/** UTF-8 bytes (binary string) -> JS string, or null when ill-formed (overlong, surrogate, > U+10FFFF, truncated). */
+/** UTF-8 bytes (binary string) -> JS string, or null when ill-formed (overlong, surrogate, > U+10FFFF, truncated).
+ *  A lenient decode, then a round trip: encodeUtf8 only makes well-formed UTF-8 and is exact on it, so the
+ *  bytes are well-formed exactly when the decoded string encodes back to them. */
 export function decodeUtf8(b: string): string | null {
-  var out = "", i = 0, c: number, n: number, k: number, x: number;
+  var out = "", i = 0, c: number, n: number;
   if (ascii(b)) return b;
   while (i < b.length) {
     c = b.charCodeAt(i++);
-    if ((c & 192) == 128) return null; // a continuation byte cannot lead
     n = c < 192 ? 0 : c < 224 ? 1 : c < 240 ? 2 : 3;
-    c &= 127 >> n; // f8..ff keep a bit that makes them > U+10FFFF below
-    for (k = n; k--; c = c << 6 | x & 63) if (((x = b.charCodeAt(i++)) & 192) != 128) return null; // NaN past the end fails too
-    if (extra(c) != n || c > 1114111 || c >> 11 == 27) return null; // overlong, too big, surrogate
-    out += c > 65535 ? chr(55296 + ((c -= 65536) >> 10), 56320 + (c & 1023)) : chr(c);
+    for (c &= 127 >> n; n--;) c = c << 6 | b.charCodeAt(i++) & 63;
+    out += c > 65535 ? chr(55232 + (c >> 10), 56320 | c & 1023) : chr(c); // a surrogate pair
   }
-  return out;
+  return encodeUtf8(out) == b ? out : null;
 }
 
 /** Application payload (string -> UTF-8, Uint8Array/Array/Buffer -> its bytes) as a binary string. */
