@@ -9,7 +9,7 @@ export function validTopic(s: string, filter: any): string | null {
   if (!n) return "4.7.3-1"; // empty
   // at most 3 bytes a UTF-16 unit: only long strings need encoding to be measured
   if (n > 21845 && encodeUtf8(s).length > 65535) return "4.7.3-3";
-  if (s.indexOf("\0") >= 0) return "4.7.3-2";
+  if (~s.indexOf("\0")) return "4.7.3-2";
   for (; i < n; i++) if (((c = s.charCodeAt(i)) | 8) == 43) { // + or #
     if (!filter) return "3.3.2-2"; // no wildcard in a name
     // a wildcard fills its whole level; # only as the last level
@@ -25,7 +25,7 @@ export function matches(f: string, t: string): boolean {
   for (;;) {
     c = f.charCodeAt(i++);
     if (c == 35) return true; // # takes the rest
-    if (c == 43) while (j < t.length && t.charCodeAt(j) != 47) j++; // + takes one level
+    if (c == 43) while ((t.charCodeAt(j) || 47) != 47) j++; // + takes one level (NaN at the end; a valid name has no NUL)
     // a difference: a match only when both ended, or t ended where f has "/#" ("sport/#" matches "sport")
     else if (c != t.charCodeAt(j++)) return c == 47 ? j > t.length && f.charCodeAt(i) == 35 : i > f.length && j > t.length;
   }
