@@ -14,16 +14,17 @@ export interface Decoder {
 /** `pub`: an object to decode every PUBLISH into (the client's: no allocation per message); without it
  *  each packet is a new object. */
 export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void, pub?: Packet): Decoder {
-  // state 0: want the first byte; 1: reading remaining length; 2: collecting the body; 3: skipping;
-  // 4: skipping a QoS 1/2 PUBLISH while reading its topic length (tl) and packet id, so it can be acked
+  // state 0: want the first byte; 1: reading remaining length; 2: skipping a QoS 1/2 PUBLISH while
+  // reading its topic length (tl) and packet id (the last two bytes shifted into id), so it can be acked;
+  // 3: collecting the body; 4: skipping. need: bytes still to come; big: the size of a skipped packet.
   // gen: bumped by reset(), so a push() whose callback reset the decoder (a new link) stops at once
-  var state = 0, first = 0, len = 0, lb = 0, need = 0, body = "", gen = 0, pos = 0, tl = 0, id = 0, big = 0;
+  var state = 0, first: number, len: number, lb: number, need: number, body = "", gen = 0, pos: number, tl = 0, id: number, big: number;
 
-  // one ETOOBIG per packet; for a QoS 1/2 PUBLISH with its id, so the client can acknowledge it (else
+  // one ETOOBIG per packet; for a QoS 1/2 PUBLISH with its id `x`, so the client can acknowledge it (else
   // the broker resends it on every reconnect and it fills the broker's in-flight window)
-  function tooBig(size: number) {
-    var e = err(TOO_BIG, NAMES[first >> 4] + ": " + size + " > maxPacketSize " + maxSize, first >> 4);
-    if (id) { e.id = id; e.qos = first >> 1 & 3; }
+  function tooBig(x: number) {
+    var e = err(TOO_BIG, NAMES[first >> 4] + ": " + big + " > maxPacketSize " + maxSize, first >> 4);
+    if (x) { e.id = x; e.qos = first >> 1 & 3; }
     onError(e);
   }
 
@@ -31,42 +32,40 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
     state = 0;
     body = "";
     var p: any = decode(first, bytes, start, end, pub);
-    if (p.code) onError(p); else onPacket(p);
+    p.code ? onError(p) : onPacket(p);
   }
 
   return {
     reset: function () { state = 0; body = ""; gen++; },
     push: function (chunk: string) {
       for (var i = 0, n = chunk.length, b: number, g = gen; i < n && g == gen;) {
-        if (!state) {
-          first = chunk.charCodeAt(i++); len = lb = 0; state = 1;
-        } else if (state < 2) {
-          b = chunk.charCodeAt(i++);
-          len += (b & 127) << 7 * lb++;
-          if (b & 128) {
-            if (lb > 3) { state = 0; onError(malformed(first >> 4, "2.2.3")); } // a fifth length byte: framing is lost
-          } else if ((need = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
-            pos = tl = id = 0;
-            if (len && first >> 4 == 3 && first & 6) { state = 4; big = need; } // QoS 1/2 PUBLISH: report once its id is read
-            else { state = len ? 3 : 0; tooBig(need); }
-            need = len;
-          } else if (n - i >= len) done(chunk, i, i += len); // whole body in this chunk: decoded in place
-          else { need = len; state = 2; }
-        } else if (state > 3) {
-          b = chunk.charCodeAt(i++);
-          need--;
-          if (pos < 2) tl = tl << 8 | b;
-          else if (pos >= tl + 2) id = id << 8 | b;
-          if (++pos == tl + 4 || !need) { // the id is read (or the packet was too short to hold one)
-            if (pos < tl + 4) id = 0;
-            state = need ? 3 : 0;
-            tooBig(big);
-          }
-        } else {
+        if (state > 2) { // collect or skip what this chunk holds of the body
           b = need < n - i ? need : n - i;
-          if (state < 3) body += chunk.substring(i, i + b);
+          if (state < 4) body += chunk.substring(i, i + b);
           i += b;
-          if (!(need -= b)) { if (state < 3) done(body); else state = 0; }
+          if (!(need -= b)) state < 4 ? done(body) : state = 0;
+        } else {
+          b = chunk.charCodeAt(i++);
+          if (!state) { first = b; len = lb = 0; state = 1; }
+          else if (state < 2) {
+            len += (b & 127) << 7 * lb++;
+            if (b & 128) {
+              if (lb > 3) { state = 0; onError(malformed(first >> 4, "2.2.3")); } // a fifth length byte: framing is lost
+            } else if ((big = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
+              need = len;
+              pos = id = 0;
+              if (len && first >> 4 == 3 && first & 6) state = 2; // QoS 1/2 PUBLISH: report once its id is read
+              else { state = len ? 4 : 0; tooBig(0); }
+            } else if (n - i >= len) done(chunk, i, i += len); // whole body in this chunk: decoded in place
+            else { need = len; state = 3; }
+          } else {
+            id = id << 8 | b;
+            if (++pos == 2) tl = id;
+            if (!--need || pos == tl + 4) { // the id is read (or the packet was too short to hold one)
+              state = need ? 4 : 0;
+              tooBig(pos < tl + 4 ? 0 : id & 65535);
+            }
+          }
         }
       }
     },
