@@ -21,9 +21,10 @@ export interface Packet {
   subs?: { topic: string; qos: number }[]; granted?: number[]; topics?: string[];
 }
 
-/** The EMALFORMED error for packet type `t` breaking spec rule `rule` ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]"). */
-export function malformed(t: number, rule: string): MqttError {
-  return err(MALFORMED, NAMES[t] + ": [MQTT-" + rule + "]", t);
+/** The EMALFORMED error for packet type `t` breaking spec rule `rule` ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]");
+ *  without a rule, "2.2.3": the packet is shorter or longer than its fields. */
+export function malformed(t: number, rule?: string): MqttError {
+  return err(MALFORMED, NAMES[t] + ": [MQTT-" + (rule || "2.2.3") + "]", t);
 }
 
 // Layouts, by type: 0 and 15 reserved; 1 CONNECT; 2 CONNACK; 3 PUBLISH (its own flags); 4..7, 11 a
@@ -32,71 +33,70 @@ export function malformed(t: number, rule: string): MqttError {
 // [MQTT-2.2.2-1]: bits 6, 8, 10 of 1344, as `1344 >> t - 1 & 2`. MQTT 5 adds reason codes and properties.
 
 // ---- encode ---------------------------------------------------------------------------------
-function u16(n: number) { return chr(n >> 8 & 255, n & 255); }
-function str(bytes: string) { return u16(bytes.length) + bytes; }
-function utf(s: string) { return str(encodeUtf8(s)); }
+// (n >> 8 needs no & 255: ids and field lengths are under 65,536)
+function u16(n: number) { return chr(n >> 8, n & 255); }
+/** a length-prefixed field: binary as it is (`bytes` true), else a JS string as UTF-8 */
+function str(s: string, bytes?: any) {
+  if (!bytes) s = encodeUtf8(s);
+  return u16(s.length) + s;
+}
 
 /** Packet object -> bytes. Assumes a valid packet: the client validates what applications give it. */
 export function encode(p: Packet): string {
-  var t = p.type, b = "", f = 1344 >> t - 1 & 2, w = p.will, i: number, n: number;
+  var t = p.type, b = "", f = 1344 >> t - 1 & 2, w: any = p.will, i: number, n: any;
   if (t == CONNECT) {
     b = "\0\x04MQTT\x04" + chr((p.clean ? 2 : 0) | (w ? 4 | (w.qos as any) << 3 | (w.retain ? 32 : 0) : 0) |
-      (p.password != null ? 64 : 0) | (p.username != null ? 128 : 0)) + u16(p.keepalive!) + utf(p.clientId || "");
-    if (w) b += utf(w.topic) + str(w.payload || "");
-    if (p.username != null) b += utf(p.username);
-    if (p.password != null) b += str(p.password);
+      (p.password != null ? 64 : 0) | (p.username != null ? 128 : 0)) + u16(p.keepalive!) + str(p.clientId || "");
+    if (w) b += str(w.topic) + str(w.payload || "", 1);
+    if (p.username != null) b += str(p.username);
+    if (p.password != null) b += str(p.password, 1);
   } else if (t == PUBLISH) {
     f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
     b = encodeUtf8(p.topic!);
     i = b.length;
-    n = p.payload ? p.payload.length : 0;
-    // the common small message in three allocations: header, topic, payload (no packet id at QoS 0 [MQTT-2.3.1-5])
-    if (i + n < 124) return chr(48 | f, i + n + (p.qos ? 4 : 2), i >> 8, i & 255) + b + (p.qos ? u16(p.id!) : "") + (p.payload || "");
-    b = u16(i) + b + (p.qos ? u16(p.id!) : "") + (p.payload || "");
+    n = (p.qos ? u16(p.id!) : "") + (p.payload || ""); // no packet id at QoS 0 [MQTT-2.3.1-5]
+    // the common small message: header and topic length in one string
+    if (i + n.length < 126) return chr(48 | f, i + n.length + 2, i >> 8, i & 255) + b + n;
+    b = u16(i) + b + n;
   } else if (t < 12) {
     b = __SERVER__ && t == CONNACK ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : u16(p.id!);
-    if (t == SUBSCRIBE) for (i = 0; i < p.subs!.length; i++) b += utf(p.subs![i].topic) + chr(p.subs![i].qos);
-    if (t == UNSUBSCRIBE) for (i = 0; i < p.topics!.length; i++) b += utf(p.topics![i]);
+    if (t == SUBSCRIBE) for (i = 0; i < p.subs!.length; i++) b += str(p.subs![i].topic) + chr(p.subs![i].qos);
+    if (t == UNSUBSCRIBE) for (i = 0; i < p.topics!.length; i++) b += str(p.topics![i]);
     if (__SERVER__ && t == SUBACK) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);
   }
   // remaining length: 7 bits a byte, least significant first
-  var len = "";
-  for (n = b.length; len += chr(n > 127 ? n & 127 | 128 : n), n >>= 7;);
-  return chr(t << 4 | f) + len + b;
+  for (n = b.length, w = chr(t << 4 | f); w += chr(n > 127 ? n & 127 | 128 : n), n >>= 7;);
+  return w + b;
 }
 
 // ---- decode ---------------------------------------------------------------------------------
 // Scratch state of the decode in progress: decode is synchronous and calls out to nobody, so one set
 // serves every decoder without a per-packet reader object.
 var B = "", P = 0, E = 0, T = 0; // bytes, position, end, type
-function fail(rule: string): never {
+/** throws the EMALFORMED error of the packet being decoded; without a rule, "2.2.3" (a bad length) */
+function fail(rule?: string): never {
   throw malformed(T, rule);
 }
 function byte() {
-  if (P >= E) fail("2.2.3"); // shorter than its fields
+  if (P >= E) fail(); // shorter than its fields
   return B.charCodeAt(P++);
 }
 function rd16() { return byte() << 8 | byte(); }
 function rdId() {
-  var x = rd16();
-  if (!x) fail("2.3.1-1"); // packet id 0
-  return x;
+  return rd16() || fail("2.3.1-1"); // packet id 0
 }
 function rdBin() {
   var n = rd16();
-  if (P + n > E) fail("2.2.3");
+  if (P + n > E) fail();
   return B.substring(P, P += n);
 }
-function rdUtf(): string {
-  var s = decodeUtf8(rdBin());
+/** a UTF-8 string: a topic name (kind false), a filter (true), or (server side, kind 2) any text */
+function rdStr(kind: any) {
+  var s = decodeUtf8(rdBin()), why: string | null;
   if (s == null) fail("1.5.3-1"); // ill-formed UTF-8
-  if (s!.indexOf("\0") >= 0) fail("1.5.3-2");
+  if (~s!.indexOf("\0")) fail("1.5.3-2");
+  if (!(__SERVER__ && kind > 1) && (why = validTopic(s!, kind))) fail(why);
   return s!;
-}
-function rdTopic(filter: boolean) {
-  var s = rdUtf(), why = validTopic(s, filter);
-  if (why) fail(why);
-  return s;
 }
 
 // Layouts of the packets only clients send (after the packet id of SUBSCRIBE/UNSUBSCRIBE), decoded by
@@ -114,34 +114,34 @@ function fromClient(t: number, p: Packet) {
     if (f & 64 && !(f & 128)) fail("3.1.2-22"); // password without a user name
     p.clean = !!(f & 2);
     p.keepalive = rd16();
-    p.clientId = rdUtf();
-    p.will = f & 4 ? { topic: rdTopic(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
-    if (f & 128) p.username = rdUtf();
+    p.clientId = rdStr(2);
+    p.will = f & 4 ? { topic: rdStr(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
+    if (f & 128) p.username = rdStr(2);
     if (f & 64) p.password = rdBin();
   } else if (t == SUBSCRIBE) {
     p.subs = [];
     while (P < E) {
-      p.subs.push({ topic: rdTopic(true), qos: x = byte() });
+      p.subs.push({ topic: rdStr(true), qos: x = byte() });
       if (x > 2) fail("3-8.3-4"); // (sic: the spec prints this id so) requested QoS
     }
     if (!p.subs.length) fail("3.8.3-3"); // no filter
   } else if (t == UNSUBSCRIBE) {
     p.topics = [];
-    while (P < E) p.topics.push(rdTopic(true));
+    while (P < E) p.topics.push(rdStr(true));
     if (!p.topics.length) fail("3.10.3-2");
   }
 }
 
 /**
  * Fixed-header byte + body -> packet, or an error value (never throws). The body is `body` from `start`
- * to `end` (default: all of it), so a stream decoder need not cut it out of its chunk; a PUBLISH is
+ * to `end` (default, or 0: all of it), so a stream decoder need not cut it out of its chunk; a PUBLISH is
  * decoded into `into` when given (a reused object: no allocation per message).
  */
 export function decode(first: number, body: string, start?: number, end?: number, into?: Packet): Packet | MqttError {
-  var t = first >> 4, f = first & 15, p: Packet = t == PUBLISH && into || { type: t }, x: number, y: number;
-  B = body; P = start || 0; E = end == null ? body.length : end; T = t;
+  var t = T = first >> 4, f = first & 15, p: any = t == PUBLISH && into || { type: t }, x: number, y: number;
+  B = body; P = start || 0; E = end || body.length;
   try {
-    if (!t || t > 14) fail("2.2.1"); // reserved type
+    if (!(t % 15)) fail("2.2.1"); // reserved type 0 or 15
     if (t != PUBLISH && f != (1344 >> t - 1 & 2)) fail("2.2.2-1"); // reserved flag bits
     if (t == CONNACK) {
       x = byte();
@@ -155,36 +155,29 @@ export function decode(first: number, body: string, start?: number, end?: number
       x = f >> 1 & 3;
       if (x > 2) fail("3.3.1-4"); // QoS 3
       if (!x && f & 8) fail("3.3.1-2"); // DUP on QoS 0
-      p.topic = rdTopic(false);
+      p.topic = rdStr(false);
       p.qos = x;
       p.retain = !!(f & 1);
       p.dup = !!(f & 8);
       if (x) p.id = rdId();
       else if (into) p.id = undefined; // a reused object keeps no stale id
-      p.payload = B.substring(P, E);
-      P = E;
+      p.payload = B.substring(P, P = E);
     } else if (t < 12) {
       // CONNECT, SUBSCRIBE, UNSUBSCRIBE: only clients send them
       if (!__SERVER__ && 1282 >> t & 1) fail("2.2.1");
       if (t > 1) p.id = rdId();
       if (t == SUBACK) {
-        p.granted = [];
-        while (P < E) {
-          x = byte();
-          if (x > 2 && x != 128) fail("3.9.3-2"); // reserved return code
-          p.granted.push(x);
-        }
-        if (!p.granted.length) fail("3.9.3-1");
+        if (P == E) fail("3.9.3-1"); // no return code
+        for (p.granted = []; P < E; p.granted.push(x)) if ((x = byte()) > 2 && x != 128) fail("3.9.3-2"); // reserved return code
       }
       if (__SERVER__) fromClient(t, p);
     }
-    if (P != E) fail("2.2.3"); // longer than its fields
-    B = "";
-    return p;
+    if (P != E) fail(); // longer than its fields
   } catch (e) {
-    B = "";
-    return e as MqttError;
+    p = e;
   }
+  B = "";
+  return p;
 }
 
 export function isError(x: any): x is MqttError {
