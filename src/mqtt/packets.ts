@@ -45,11 +45,12 @@ function str(s: string, bytes?: any) {
 export function encode(p: Packet): string {
   var t = p.type, b = "", f = 1344 >> t - 1 & 2, w: any = p.will, i: number, n: any;
   if (t == CONNECT) {
-    b = "\0\x04MQTT\x04" + chr((p.clean ? 2 : 0) | (w ? 4 | (w.qos as any) << 3 | (w.retain ? 32 : 0) : 0) |
-      (p.password != null ? 64 : 0) | (p.username != null ? 128 : 0)) + u16(p.keepalive!) + str(p.clientId || "");
-    if (w) b += str(w.topic) + str(w.payload || "", 1);
-    if (p.username != null) b += str(p.username);
-    if (p.password != null) b += str(p.password, 1);
+    b = str(p.clientId || "");
+    n = p.clean ? 2 : 0; // the connect flags
+    if (w) { n |= 4 | w.qos << 3 | (w.retain ? 32 : 0); b += str(w.topic) + str(w.payload || "", 1); }
+    if (p.username != null) { n |= 128; b += str(p.username); }
+    if (p.password != null) { n |= 64; b += str(p.password, 1); }
+    b = "\0\x04MQTT\x04" + chr(n) + u16(p.keepalive!) + b;
   } else if (t == PUBLISH) {
     f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
     b = encodeUtf8(p.topic!);
@@ -60,8 +61,8 @@ export function encode(p: Packet): string {
     b = u16(i) + b + n;
   } else if (t < 12) {
     b = __SERVER__ && t == CONNACK ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : u16(p.id!);
-    if (t == SUBSCRIBE) for (i = 0; i < p.subs!.length; i++) b += str(p.subs![i].topic) + chr(p.subs![i].qos);
-    if (t == UNSUBSCRIBE) for (i = 0; i < p.topics!.length; i++) b += str(p.topics![i]);
+    // SUBSCRIBE: (filter, QoS)..., UNSUBSCRIBE: filter...
+    for (i = 0, n = t == SUBSCRIBE ? p.subs : t == UNSUBSCRIBE ? p.topics : ""; i < n.length; i++) b += t == SUBSCRIBE ? str(n[i].topic) + chr(n[i].qos) : str(n[i]);
     if (__SERVER__ && t == SUBACK) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);
   }
   // remaining length: 7 bits a byte, least significant first
