@@ -3,8 +3,8 @@
 export var chr = String.fromCharCode;
 
 function ascii(s: string) {
-  for (var i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
-  return true;
+  for (var i = s.length; i-- && s.charCodeAt(i) < 128;);
+  return i < 0;
 }
 
 /** JS string -> UTF-8 bytes as a binary string. Lone surrogates become U+FFFD. */
@@ -42,11 +42,11 @@ export function decodeUtf8(b: string): string | null {
 
 /** Application payload (string -> UTF-8, Uint8Array/Array/Buffer -> its bytes) as a binary string. */
 export function toBytes(p: any): string {
-  if (p == null) return "";
+  if (p == null) p = "";
   if (p.length == null) p += ""; // numbers, booleans (no typeof "object": swc would add a Symbol helper)
   if (typeof p == "string") return encodeUtf8(p);
   var out = "", i = 0;
   // chunks of 200: some engines (mujs) cap apply() arguments
-  for (; i < p.length; i += 200) out += chr.apply(null, p.subarray ? p.subarray(i, i + 200) : p.slice(i, i + 200));
+  for (; i < p.length; i += 200) out += chr.apply(null, p[p.subarray ? "subarray" : "slice"](i, i + 200));
   return out;
 }
