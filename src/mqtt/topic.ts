@@ -26,7 +26,7 @@ export function matches(f: string, t: string): boolean {
     c = f.charCodeAt(i++);
     if (c == 35) return true; // # takes the rest
     if (c == 43) while ((t.charCodeAt(j) || 47) != 47) j++; // + takes one level (NaN at the end; a valid name has no NUL)
-    // a difference: a match only when both ended, or t ended where f has "/#" ("sport/#" matches "sport")
-    else if (c != t.charCodeAt(j++)) return c == 47 ? j > t.length && f.charCodeAt(i) == 35 : i > f.length && j > t.length;
+    // a difference: a match only when t ended and f ended too (c is NaN) or has "/#" ("sport/#" matches "sport")
+    else if (c != t.charCodeAt(j++)) return j > t.length && (c != c || c == 47 && f.charCodeAt(i) == 35);
   }
 }

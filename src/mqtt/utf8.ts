@@ -15,7 +15,7 @@ export function encodeUtf8(s: string): string {
     c = s.charCodeAt(i);
     if (c >> 11 == 27) { // a surrogate: a pair makes one code point
       d = s.charCodeAt(i + 1);
-      if (c < 56320 && d >> 10 == 55) { c = (c << 10) + d - 56613888; i++; } // ((c & 1023) << 10 | d & 1023) + 65536
+      if (c < 56320 && d >> 10 == 55) { c = (c - 55287 << 10) + d; i++; } // ((c & 1023) << 10 | d & 1023) + 65536
       else c = 65533;
     }
     n = c < 128 ? 0 : c < 2048 ? 1 : c < 65536 ? 2 : 3; // continuation bytes
