@@ -50,7 +50,7 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
           else if (state < 2) {
             len += (b & 127) << 7 * lb++;
             if (b & 128) {
-              if (lb > 3) { state = 0; onError(malformed(first >> 4, "2.2.3")); } // a fifth length byte: framing is lost
+              if (lb > 3) { state = 0; onError(malformed(first >> 4)); } // a fifth length byte: framing is lost
             } else if ((big = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
               need = len;
               pos = id = 0;

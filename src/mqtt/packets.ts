@@ -139,11 +139,11 @@ function fromClient(t: number, p: Packet) {
  * decoded into `into` when given (a reused object: no allocation per message).
  */
 export function decode(first: number, body: string, start?: number, end?: number, into?: Packet): Packet | MqttError {
-  var t = T = first >> 4, f = first & 15, p: any = t == PUBLISH && into || { type: t }, x: number, y: number;
+  var t = T = first >> 4, p: any = t == PUBLISH && into || { type: t }, x: number, y: number;
   B = body; P = start || 0; E = end || body.length;
   try {
     if (!(t % 15)) fail("2.2.1"); // reserved type 0 or 15
-    if (t != PUBLISH && f != (1344 >> t - 1 & 2)) fail("2.2.2-1"); // reserved flag bits
+    if (t != PUBLISH && (first ^ 1344 >> t - 1 & 2) & 15) fail("2.2.2-1"); // reserved flag bits (the low 4 of first)
     if (t == CONNACK) {
       x = byte();
       y = byte();
@@ -153,13 +153,13 @@ export function decode(first: number, body: string, start?: number, end?: number
       p.sessionPresent = !!x;
       p.returnCode = y;
     } else if (t == PUBLISH) {
-      x = f >> 1 & 3;
+      x = first >> 1 & 3;
       if (x > 2) fail("3.3.1-4"); // QoS 3
-      if (!x && f & 8) fail("3.3.1-2"); // DUP on QoS 0
-      p.topic = rdStr(false);
+      if (!x && first & 8) fail("3.3.1-2"); // DUP on QoS 0
+      p.topic = rdStr(0);
       p.qos = x;
-      p.retain = !!(f & 1);
-      p.dup = !!(f & 8);
+      p.retain = !!(first & 1);
+      p.dup = !!(first & 8);
       if (x) p.id = rdId();
       else if (into) p.id = undefined; // a reused object keeps no stale id
       p.payload = B.substring(P, P = E);
