@@ -44,14 +44,14 @@ function str(s: string, bytes?: any) {
 /** Packet object -> bytes. Assumes a valid packet: the client validates what applications give it. */
 export function encode(p: Packet): string {
   var t = p.type, b = "", f = 1344 >> t - 1 & 2, w: any = p.will, i: number, n: any;
-  if (t == CONNECT) {
+  if (t == 1) { // CONNECT (type numbers as literals: the bundle then keeps fewer constants)
     b = str(p.clientId || "");
     n = p.clean ? 2 : 0; // the connect flags
     if (w) { n |= 4 | w.qos << 3 | (w.retain ? 32 : 0); b += str(w.topic) + str(w.payload || "", 1); }
     if (p.username != null) { n |= 128; b += str(p.username); }
     if (p.password != null) { n |= 64; b += str(p.password, 1); }
     b = "\0\x04MQTT\x04" + chr(n) + u16(p.keepalive!) + b;
-  } else if (t == PUBLISH) {
+  } else if (t == 3) { // PUBLISH
     f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
     b = encodeUtf8(p.topic!);
     i = b.length;
@@ -60,10 +60,10 @@ export function encode(p: Packet): string {
     if (i + n.length < 126) return chr(48 | f, i + n.length + 2, i >> 8, i & 255) + b + n;
     b = u16(i) + b + n;
   } else if (t < 12) {
-    b = __SERVER__ && t == CONNACK ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : u16(p.id!);
+    b = __SERVER__ && t == 2 ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : u16(p.id!);
     // SUBSCRIBE: (filter, QoS)..., UNSUBSCRIBE: filter...
-    for (i = 0, n = t == SUBSCRIBE ? p.subs : t == UNSUBSCRIBE ? p.topics : ""; i < n.length; i++) b += t == SUBSCRIBE ? str(n[i].topic) + chr(n[i].qos) : str(n[i]);
-    if (__SERVER__ && t == SUBACK) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);
+    for (i = 0, n = t == 8 ? p.subs : t == 10 ? p.topics : ""; i < n.length; i++) b += t == 8 ? str(n[i].topic) + chr(n[i].qos) : str(n[i]);
+    if (__SERVER__ && t == 9) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);
   }
   // remaining length: 7 bits a byte, least significant first
   for (n = b.length, w = chr(t << 4 | f); w += chr(n > 127 ? n & 127 | 128 : n), n >>= 7;);
@@ -139,12 +139,12 @@ function fromClient(t: number, p: Packet) {
  * decoded into `into` when given (a reused object: no allocation per message).
  */
 export function decode(first: number, body: string, start?: number, end?: number, into?: Packet): Packet | MqttError {
-  var t = T = first >> 4, p: any = t == PUBLISH && into || { type: t }, x: number, y: number;
+  var t = T = first >> 4, p: any = t == 3 && into || { type: t }, x: number, y: number;
   B = body; P = start || 0; E = end || body.length;
   try {
     if (!(t % 15)) fail("2.2.1"); // reserved type 0 or 15
-    if (t != PUBLISH && (first ^ 1344 >> t - 1 & 2) & 15) fail("2.2.2-1"); // reserved flag bits (the low 4 of first)
-    if (t == CONNACK) {
+    if (t != 3 && (first ^ 1344 >> t - 1 & 2) & 15) fail("2.2.2-1"); // reserved flag bits (the low 4 of first)
+    if (t == 2) { // CONNACK
       x = byte();
       y = byte();
       if (x & 254) fail("3.2.2.1"); // reserved acknowledge flags
@@ -152,7 +152,7 @@ export function decode(first: number, body: string, start?: number, end?: number
       if (y && x) fail("3.2.2-4"); // session present with a refusal
       p.sessionPresent = !!x;
       p.returnCode = y;
-    } else if (t == PUBLISH) {
+    } else if (t == 3) { // PUBLISH
       x = first >> 1 & 3;
       if (x > 2) fail("3.3.1-4"); // QoS 3
       if (!x && first & 8) fail("3.3.1-2"); // DUP on QoS 0
@@ -167,7 +167,7 @@ export function decode(first: number, body: string, start?: number, end?: number
       // CONNECT, SUBSCRIBE, UNSUBSCRIBE: only clients send them
       if (!__SERVER__ && 1282 >> t & 1) fail("2.2.1");
       if (t > 1) p.id = rdId();
-      if (t == SUBACK) {
+      if (t == 9) { // SUBACK
         if (P == E) fail("3.9.3-1"); // no return code
         for (p.granted = []; P < E; p.granted.push(x)) if ((x = byte()) > 2 && x != 128) fail("3.9.3-2"); // reserved return code
       }
