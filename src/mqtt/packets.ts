@@ -83,9 +83,6 @@ function byte() {
   return B.charCodeAt(P++);
 }
 function rd16() { return byte() << 8 | byte(); }
-function rdId() {
-  return rd16() || fail("2.3.1-1"); // packet id 0
-}
 function rdBin() {
   var n = rd16();
   if (P + n > E) fail();
@@ -160,13 +157,13 @@ export function decode(first: number, body: string, start?: number, end?: number
       p.qos = x;
       p.retain = !!(first & 1);
       p.dup = !!(first & 8);
-      if (x) p.id = rdId();
+      if (x) p.id = rd16() || fail("2.3.1-1"); // packet id 0
       else if (into) p.id = undefined; // a reused object keeps no stale id
       p.payload = B.substring(P, P = E);
     } else if (t < 12) {
       // CONNECT, SUBSCRIBE, UNSUBSCRIBE: only clients send them
       if (!__SERVER__ && 1282 >> t & 1) fail("2.2.1");
-      if (t > 1) p.id = rdId();
+      if (t > 1) p.id = rd16() || fail("2.3.1-1");
       if (t == 9) { // SUBACK
         if (P == E) fail("3.9.3-1"); // no return code
         for (p.granted = []; P < E; p.granted.push(x)) if ((x = byte()) > 2 && x != 128) fail("3.9.3-2"); // reserved return code
