@@ -15,10 +15,11 @@ export interface Decoder {
  *  each packet is a new object. */
 export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void, pub?: Packet): Decoder {
   // state 0: want the first byte; 1: reading remaining length; 2: skipping a QoS 1/2 PUBLISH while
-  // reading its topic length (tl) and packet id (the last two bytes shifted into id), so it can be acked;
-  // 3: collecting the body; 4: skipping. need: bytes still to come; big: the size of a skipped packet.
+  // reading its topic length and packet id (the last two bytes shifted into id), so it can be acked;
+  // 3: collecting the body; 4: skipping. need: bytes still to come; big: the size of a skipped packet;
+  // end: where the packet id of a skipped PUBLISH ends (until its topic length is read, the last one: >= 4).
   // gen: bumped by reset(), so a push() whose callback reset the decoder (a new link) stops at once
-  var state = 0, first: number, len: number, lb: number, need: number, body = "", gen = 0, pos: number, tl = 0, id: number, big: number;
+  var state = 0, first: number, len: number, lb: number, need: number, body = "", gen = 0, pos: number, end = 4, id: number, big: number;
 
   // one ETOOBIG per packet; for a QoS 1/2 PUBLISH with its id `x`, so the client can acknowledge it (else
   // the broker resends it on every reconnect and it fills the broker's in-flight window)
@@ -51,19 +52,18 @@ export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, on
             len += (b & 127) << 7 * lb++;
             if (b & 128) {
               if (lb > 3) { state = 0; onError(malformed(first >> 4)); } // a fifth length byte: framing is lost
-            } else if ((big = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
-              need = len;
+            } else if (need = len, (big = 1 + lb + len) > maxSize) { // whole packet: fixed header + body
               pos = id = 0;
               if (len && first >> 4 == 3 && first & 6) state = 2; // QoS 1/2 PUBLISH: report once its id is read
               else { state = len ? 4 : 0; tooBig(0); }
             } else if (n - i >= len) done(chunk, i, i += len); // whole body in this chunk: decoded in place
-            else { need = len; state = 3; }
+            else state = 3;
           } else {
             id = id << 8 | b;
-            if (++pos == 2) tl = id;
-            if (!--need || pos == tl + 4) { // the id is read (or the packet was too short to hold one)
+            if (++pos == 2) end = id + 4; // topic length + its 2 bytes + 2 of packet id
+            if (!--need || pos == end) { // the id is read (or the packet was too short to hold one)
               state = need ? 4 : 0;
-              tooBig(pos < tl + 4 ? 0 : id & 65535);
+              tooBig(pos < end ? 0 : id & 65535);
             }
           }
         }
