@@ -55,7 +55,8 @@ export function encode(p: Packet): string {
     f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
     b = encodeUtf8(p.topic!);
     i = b.length;
-    n = (p.qos ? u16(p.id!) : "") + (p.payload || ""); // no packet id at QoS 0 [MQTT-2.3.1-5]
+    n = p.payload || "";
+    if (p.qos) n = u16(p.id!) + n; // no packet id at QoS 0 [MQTT-2.3.1-5]; nothing joined at QoS 0
     // the common small message: header and topic length in one string
     if (i + n.length < 126) return chr(48 | f, i + n.length + 2, i >> 8, i & 255) + b + n;
     b = u16(i) + b + n;
