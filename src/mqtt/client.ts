@@ -66,13 +66,13 @@ export function createClient(o: ClientOptions): Client {
     listeners: { [ev: string]: Function[] } = {},
     handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
     subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
-    acks: { [id: number]: Msg } = {}, // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK
+    acks: Msg[] = [], // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK, in request order (ids wrap)
     rcvd: { [id: number]: number } = {}, // incoming QoS 2 ids held until PUBREL
     infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
     outq: Msg[] = [], queuedBytes = 0,
     link: Link | null = null, on = false, opened = false, gen = 0, ended = false, authFail = false,
     attempt = 0, upAt = 0, lastIn = 0, lastOut = 0, pingOut = false, nid = 0,
-    tConn: any, tKa: any, tRe: any, held = 0, pending = 0,
+    tConn: any, tKa: any, tRe: any, held = 0,
     dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
     tmp: Msg = { type: PUBLISH }, // a QoS 0 PUBLISH sent at once reuses one packet object
     scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
@@ -161,7 +161,7 @@ export function createClient(o: ClientOptions): Client {
   function filters(filter: string | string[], qos: any, cb?: Callback) {
     var fs = typeof filter == "string" ? [filter] : filter || [], i = 0;
     for (; !i || i < fs.length; i++) if (bad(fs[i], true, qos, cb)) return null;
-    if (!on && pending >= qmax) return report(cb, err(QUEUE_FULL, "queue full: " + fs[0])), null;
+    if (!on && acks.length >= qmax) return report(cb, err(QUEUE_FULL, "queue full: " + fs[0])), null;
     return fs;
   }
   // Set (or with no `h`, remove) the handler of filter `f`.
@@ -292,8 +292,7 @@ export function createClient(o: ClientOptions): Client {
       delete rcvd[id];
       send(PUBCOMP, id);
     } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
-      for (i = 0; i < infl.length && infl[i].id != id; i++);
-      m = infl[i];
+      m = infl[i = find(infl, id)];
       if (t == PUBREC) {
         if (m && m.qos! > 1) m.rel = true;
         send(PUBREL, id); // also for an id we no longer know: lets the broker finish
@@ -302,9 +301,8 @@ export function createClient(o: ClientOptions): Client {
         if (m.cb) safe(m.cb, null);
         flush();
       }
-    } else if ((t | 2) == 11 && (a = acks[id]) && a.type == t - 1) { // SUBACK, UNSUBACK answering its own request
-      delete acks[id];
-      pending--;
+    } else if ((t | 2) == 11 && (a = acks[i = find(acks, id)]) && a.type == t - 1) { // SUBACK, UNSUBACK answering its own request
+      acks.splice(i, 1);
       if (t == SUBACK) {
         g = [];
         for (i = 0; i < a.subs!.length; i++) {
@@ -335,7 +333,7 @@ export function createClient(o: ClientOptions): Client {
     var i: number, f: string, list = [], m: Msg;
     c.connected = on = true;
     upAt = lastOut = clock.now();
-    for (f in acks) write(acks[f as any]); // SUBSCRIBE/UNSUBSCRIBE still unanswered
+    for (i = 0; i < acks.length; i++) write(acks[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
     if (!p.sessionPresent) {
       rcvd = {};
       held = 0;
@@ -355,17 +353,19 @@ export function createClient(o: ClientOptions): Client {
   }
 
   // ---- outgoing ----
+  // the index of the packet with id `id` in `list`, or list.length
+  function find(list: Msg[], id: number) {
+    for (var i = 0; i < list.length && list[i].id != id; i++);
+    return i;
+  }
   function newId() {
-    for (var i: number; ;) {
-      nid = nid % 65535 + 1;
-      for (i = 0; i < infl.length && infl[i].id != nid; i++);
-      if (!acks[nid] && i == infl.length) return nid;
-    }
+    do nid = nid % 65535 + 1; while (infl[find(infl, nid)] || acks[find(acks, nid)]);
+    return nid;
   }
 
   function request(p: Msg) {
-    acks[p.id = newId()] = p;
-    pending++;
+    p.id = newId();
+    acks.push(p);
     if (on) write(p);
   }
 
