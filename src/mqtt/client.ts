@@ -53,12 +53,16 @@ export interface Client {
 // SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
 interface Msg extends Packet { cb?: Callback; n?: number; rel?: boolean }
 
-export function createClient(o: ClientOptions): Client {
+/** `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts passes the engine's). */
+export function createClient(o: ClientOptions, transport?: Transport, clock?: Clock): Client;
+export function createClient(o: ClientOptions, transport: any, clock: any): Client {
   // Size notes (every byte of the minified bundle is RAM on an ESP8266): one timer for the link (the
   // CONNACK deadline, then keepalive) or the retry, never both; state that starts undefined is not
   // initialised; callbacks may be missing (safe() skips them).
-  var clock = o.clock,
-    ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
+  // (typed `any` above: TypeScript does not narrow a reassigned parameter inside the functions below)
+  clock = clock || o.clock;
+  transport = transport || o.transport;
+  var     ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
     rc: any = o.reconnect == null || o.reconnect, // true: the defaults; 0 or false: never reconnect
     q: any = o.queue || {},
     qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
@@ -168,10 +172,10 @@ export function createClient(o: ClientOptions): Client {
     // a fired timer's id is forgotten at once: Espruino reuses ids, so a late clear could hit another timer
     timer = clock.setTimer(function () { timer = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
     try {
-      l = o.transport(o.host || "localhost", o.port || DEFAULTS.port, {
+      l = transport(o.host || "localhost", o.port || DEFAULTS.port, {
         open: function () { if (my == gen) { opened = 1; if (link) hello(); } },
-        data: function (d) { if (my == gen) dec.push(d); },
-        close: function (e) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
+        data: function (d: string) { if (my == gen) dec.push(d); },
+        close: function (e?: MqttError) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
       });
     } catch (e) {
       if (my == gen) lost(err(TRANSPORT, "connect: " + text(e)));
