@@ -105,10 +105,9 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
     end: function (force, cb) {
       if (force && (force as any).call) { cb = force as Callback; force = 0 as any; }
       ended = 1;
+      arm(); // the retry, or the link's timer
       if (on && !force) send(14); // DISCONNECT, a clean goodbye: no will
       if (link) lost();
-      clock.clearTimer(timer); // the retry
-      timer = 0;
       emit("end");
       safe(cb);
       return c;
@@ -164,13 +163,18 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
   }
 
   // ---- connection lifecycle ----
+  // The one timer: cleared, then set to `fn` unless it is 0. A timer's callback zeroes `timer` first:
+  // Espruino reuses the id of a fired timer, so a late clear could hit another timer.
+  function arm(fn?: any, ms?: number) {
+    clock.clearTimer(timer);
+    timer = fn && clock.setTimer(fn, ms);
+  }
   function start() {
     if (link || timer || ended) return;
     var my = ++gen, l: Link;
     opened = 0;
     dec.reset();
-    // a fired timer's id is forgotten at once: Espruino reuses ids, so a late clear could hit another timer
-    timer = clock.setTimer(function () { timer = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
+    arm(function () { timer = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
     try {
       l = transport(o.host || "localhost", o.port || DEFAULTS.port, {
         open: function () { if (my == gen) { opened = 1; if (link) hello(); } },
@@ -197,8 +201,7 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
   function lost(e?: MqttError) {
     var was = on, min = rc.min || DEFAULTS.reconnect.min, max = rc.max || DEFAULTS.reconnect.max, d: number;
     gen++;
-    clock.clearTimer(timer);
-    timer = 0;
+    arm();
     if (link) try { link.close(); } catch (x) {}
     link = 0;
     c.connected = on = false;
@@ -208,7 +211,7 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
       // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
       // (refusals 4, 5) wait the max
       d = Math.min(max, min * Math.pow(2, ++attempt));
-      timer = clock.setTimer(reopen, e && e.returnCode! > 3 ? max : min + (o.random || Math.random)() * (d - min));
+      arm(reopen, e && e.returnCode! > 3 ? max : min + (o.random || Math.random)() * (d - min));
     }
     if (e) fail(e);
     emit("close");
@@ -236,7 +239,7 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
     timer = 0;
     if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "link dead"));
     if (!pingOut && t - m >= ka) { pingOut = 1; send(12); } // PINGREQ
-    if (link) timer = clock.setTimer(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
+    if (link) arm(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
   }
 
   // ---- incoming ----
@@ -318,8 +321,7 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
   // CONNACK accepted: restore the session, then send what waited.
   function up(p: Packet) {
     var i: any, f: any = [], m: Msg, sp = p.sessionPresent;
-    clock.clearTimer(timer); // the CONNACK deadline; keepalive from now
-    timer = ka && clock.setTimer(keepalive, ka);
+    arm(ka && keepalive, ka); // the CONNACK deadline cleared; keepalive from now
     c.connected = on = true;
     upAt = lastOut = clock.now();
     for (i = 0; i < acks.length; i++) write(acks[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
