@@ -49,8 +49,6 @@ export interface Client {
 
 // A queued or in-flight PUBLISH is the packet itself, plus its callback, size and flow state; a
 // SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
-// A queued or in-flight PUBLISH is the packet itself, plus its callback, size and flow state; a
-// SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
 interface Msg extends Packet { cb?: Callback; n?: number; rel?: boolean }
 
 /** `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts passes the engine's). */
@@ -58,29 +56,66 @@ export function createClient(o: ClientOptions, transport?: Transport, clock?: Cl
 export function createClient(o: ClientOptions, transport: any, clock: any): Client {
   // Size notes (every byte of the minified bundle is RAM on an ESP8266): one timer for the link (the
   // CONNACK deadline, then keepalive) or the retry, never both; state that starts undefined is not
-  // initialised; callbacks may be missing (safe() skips them).
-  // (typed `any` above: TypeScript does not narrow a reassigned parameter inside the functions below)
+  // initialised; callbacks may be missing (safe() skips them). The minifier names this scope's
+  // bindings in the order they are declared and only about the first 37 get one letter: the most
+  // used helpers come first, then the client object and the state, the rest after, the least used
+  // variables last. (Espruino does not hoist, but nothing here runs before the end of this function.)
+  // `transport` and `clock` are typed `any` above: TypeScript does not narrow a reassigned parameter
+  // inside the functions below.
   clock = clock || o.clock;
   transport = transport || o.transport;
-  var     ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
-    rc: any = o.reconnect == null || o.reconnect, // true: the defaults; 0 or false: never reconnect
-    q: any = o.queue || {},
-    qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
-    qbytes = q.maxBytes || DEFAULTS.queue.maxBytes,
-    imax = o.maxInflight || DEFAULTS.maxInflight,
-    listeners: { [ev: string]: Function[] } = {},
-    handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
-    subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
-    acks: Msg[] = [], // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK, in request order (ids wrap)
-    rcvd: { [id: number]: number } = {}, held = 0, // incoming QoS 2 ids held until PUBREL, and their count
-    infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
-    outq: Msg[] = [], queuedBytes = 0,
-    link: Link | 0, on: any, opened: any, ended: any, gen = 0, attempt = 0, nid = 0,
-    timer: any, upAt: number, lastIn: number, lastOut: number, pingOut: any,
-    dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
-    tmp: Msg = { type: 3 }, // a QoS 0 PUBLISH sent at once reuses one packet object
-    scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
 
+  // ---- the most used helpers ----
+  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
+  function lost(e?: MqttError) {
+    var was = on, min = rc.min || DEFAULTS.reconnect.min, max = rc.max || DEFAULTS.reconnect.max, d: number;
+    gen++;
+    arm();
+    if (link) try { link.close(); } catch (x) {}
+    link = 0;
+    c.connected = on = false;
+    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
+    if (!ended && rc) {
+      if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
+      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
+      // (refusals 4, 5) wait the max
+      d = Math.min(max, min * Math.pow(2, ++attempt));
+      arm(reopen, e && e.returnCode! > 3 ? max : min + (o.random || Math.random)() * (d - min));
+    }
+    if (e) fail(e);
+    emit("close");
+    if (was) emit("offline");
+  }
+  // Events and callbacks: an exception in application code never breaks the state machine (what an
+  // `error` listener throws is dropped rather than looping).
+  function safe(fn?: Function, a?: any, b?: any, x?: any, ev?: string) {
+    if (fn) try { fn(a, b, x); } catch (e) { if (ev != "error") fail(err(HANDLER, "handler threw: " + text(e))); }
+  }
+  function emit(ev: string, a?: any, b?: any, x?: any) {
+    for (var l = listeners[ev], i = 0; l && i < l.length; i++) safe(l[i], a, b, x, ev);
+  }
+  function write(p: Packet) {
+    if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(TRANSPORT, "write: " + text(e))); }
+  }
+  // a packet of only a type and maybe an id (acks, PINGREQ, DISCONNECT), from the scratch object
+  function send(t: number, id?: number) {
+    scratch.type = t;
+    scratch.id = id;
+    write(scratch);
+  }
+  // The one timer: cleared, then set to `fn` unless it is 0. A timer's callback zeroes `timer` first:
+  // Espruino reuses the id of a fired timer, so a late clear could hit another timer.
+  function arm(fn?: any, ms?: number) {
+    clock.clearTimer(timer);
+    timer = fn && clock.setTimer(fn, ms);
+  }
+  function fail(e: MqttError) { emit("error", e); }
+  // the index of the packet with id `id` in `list`, or list.length
+  function find(list: Msg[], id: number) {
+    for (var i = 0; i < list.length && list[i].id != id; i++);
+    return i;
+  }
+  // ---- the client ----
   var c: Client = {
     connected: false,
     connect: function () {
@@ -119,16 +154,26 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
     queued: function () { return outq.length; },
     inflight: function () { return infl.length; },
   };
+  // ---- state ----
+  var ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
+    rc: any = o.reconnect == null || o.reconnect, // true: the defaults; 0 or false: never reconnect
+    q: any = o.queue || {},
+    qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
+    qbytes = q.maxBytes || DEFAULTS.queue.maxBytes,
+    imax = o.maxInflight || DEFAULTS.maxInflight,
+    listeners: { [ev: string]: Function[] } = {},
+    handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
+    subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
+    acks: Msg[] = [], // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK, in request order (ids wrap)
+    rcvd: { [id: number]: number } = {}, held = 0, // incoming QoS 2 ids held until PUBREL, and their count
+    infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
+    outq: Msg[] = [], queuedBytes = 0,
+    link: Link | 0, on: any, ended: any, gen = 0, attempt = 0, nid = 0,
+    timer: any, lastIn: number, pingOut: any,
+    tmp: Msg = { type: 3 }, // a QoS 0 PUBLISH sent at once reuses one packet object
+    scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
 
-  // ---- events and callbacks: an exception in application code never breaks the state machine ----
-  // (what an `error` listener throws is dropped rather than looping)
-  function safe(fn?: Function, a?: any, b?: any, x?: any, ev?: string) {
-    if (fn) try { fn(a, b, x); } catch (e) { if (ev != "error") fail(err(HANDLER, "handler threw: " + text(e))); }
-  }
-  function emit(ev: string, a?: any, b?: any, x?: any) {
-    for (var l = listeners[ev], i = 0; l && i < l.length; i++) safe(l[i], a, b, x, ev);
-  }
-  function fail(e: MqttError) { emit("error", e); }
+  // ---- calls from the application ----
   // an error for the caller: its callback, else the error event (none for a null `e`)
   function report(cb: Callback | undefined, e: MqttError | null, x?: any) {
     if (cb) safe(cb, e, x); else if (e) fail(e);
@@ -163,12 +208,6 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
   }
 
   // ---- connection lifecycle ----
-  // The one timer: cleared, then set to `fn` unless it is 0. A timer's callback zeroes `timer` first:
-  // Espruino reuses the id of a fired timer, so a late clear could hit another timer.
-  function arm(fn?: any, ms?: number) {
-    clock.clearTimer(timer);
-    timer = fn && clock.setTimer(fn, ms);
-  }
   function start() {
     if (link || timer || ended) return;
     var my = ++gen, l: Link;
@@ -197,41 +236,12 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
       password: pw == null ? pw : toBytes(pw) });
   }
 
-  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
-  function lost(e?: MqttError) {
-    var was = on, min = rc.min || DEFAULTS.reconnect.min, max = rc.max || DEFAULTS.reconnect.max, d: number;
-    gen++;
-    arm();
-    if (link) try { link.close(); } catch (x) {}
-    link = 0;
-    c.connected = on = false;
-    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
-    if (!ended && rc) {
-      if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
-      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
-      // (refusals 4, 5) wait the max
-      d = Math.min(max, min * Math.pow(2, ++attempt));
-      arm(reopen, e && e.returnCode! > 3 ? max : min + (o.random || Math.random)() * (d - min));
-    }
-    if (e) fail(e);
-    emit("close");
-    if (was) emit("offline");
-  }
   function reopen() {
     timer = 0;
     emit("reconnect");
     start(); // unless a listener ended the client or connected it already
   }
 
-  function write(p: Packet) {
-    if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(TRANSPORT, "write: " + text(e))); }
-  }
-  // a packet of only a type and maybe an id (acks, PINGREQ, DISCONNECT), from the scratch object
-  function send(t: number, id?: number) {
-    scratch.type = t;
-    scratch.id = id;
-    write(scratch);
-  }
 
   // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
   function keepalive() {
@@ -343,11 +353,6 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
   }
 
   // ---- outgoing ----
-  // the index of the packet with id `id` in `list`, or list.length
-  function find(list: Msg[], id: number) {
-    for (var i = 0; i < list.length && list[i].id != id; i++);
-    return i;
-  }
   function newId() {
     do nid = nid % 65535 + 1; while (infl[find(infl, nid)] || acks[find(acks, nid)]);
     return nid;
@@ -393,7 +398,8 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
     queuedBytes += m.n!;
   }
 
-  // every incoming PUBLISH is decoded into one object: `packet` in message events is valid during the call
-  dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError, { type: 3 });
+  var upAt: number, lastOut: number, opened: any,
+    // every incoming PUBLISH is decoded into one object: `packet` in message events is valid during the call
+    dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError, { type: 3 });
   return c;
 }
