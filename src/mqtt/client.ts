@@ -228,8 +228,7 @@ export function createClient(o: ClientOptions, transport: any, clock: any): Clie
   }
 
   function hello() {
-    var w = o.will, u = o.username, pw = o.password;
-    lastIn = clock.now();
+    var w = o.will, u = o.username, pw = o.password; // (lastIn is set by the CONNACK, before keepalive starts)
     if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
     write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: ka / 1000,
       will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
