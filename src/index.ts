@@ -20,11 +20,7 @@ export var timers: Clock = {
 };
 
 export function createClient(o: Partial<ClientOptions>): Client {
-  var x: any = {}, k: string;
-  for (k in o) x[k] = (o as any)[k];
-  x.transport = x.transport || socketTransport(need("net"));
-  x.clock = x.clock || timers;
-  return create(x);
+  return create(o as ClientOptions, o.transport || socketTransport(__REQUIRE__("net")), o.clock || timers);
 }
 
 export { E as codes, decodeUtf8 };

@@ -1,6 +1,8 @@
 // The MQTT 3.1.1 client state machine. It meets the world only through its port: a socket factory
 // (options.transport) and a clock (options.clock). No globals, no I/O of its own.
-import { CONNACK, CONNECT, DISCONNECT, encode, malformed, Packet, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBSCRIBE, Will } from "./packets";
+// Packet types are written as numbers (3 = PUBLISH...): an imported constant would hold a short name in
+// this scope of the minified bundle, and the digit is as short. The table is in packets.ts.
+import { encode, malformed, Packet, Will } from "./packets";
 import { createDecoder, Decoder } from "./decoder";
 import { CONNECT_TIMEOUT, HANDLER, KEEPALIVE, QUEUE_FULL, REFUSED, SUBSCRIBE as SUBACK_REFUSED, TOO_BIG, TOPIC, TRANSPORT, err, MqttError, text } from "./errors";
 import { matches, validTopic } from "./topic";
@@ -49,184 +51,49 @@ export interface Client {
 // SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
 interface Msg extends Packet { cb?: Callback; n?: number; rel?: boolean }
 
-/** incoming QoS 2 messages held until their PUBREL, at most (brokers send 20-32 at once by default) */
-const RCVD_MAX = 64;
-const REFUSALS = ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",");
+/** `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts passes the engine's). */
+export function createClient(o: ClientOptions, transport?: Transport, clock?: Clock): Client;
+export function createClient(o: ClientOptions, transport: any, clock: any): Client {
+  // Size notes (every byte of the minified bundle is RAM on an ESP8266): one timer for the link (the
+  // CONNACK deadline, then keepalive) or the retry, never both; state that starts undefined is not
+  // initialised; callbacks may be missing (safe() skips them). The minifier names this scope's
+  // bindings in the order they are declared and only about the first 37 get one letter: the most
+  // used helpers come first, then the client object and the state, the rest after, the least used
+  // variables last. (Espruino does not hoist, but nothing here runs before the end of this function.)
+  // `transport` and `clock` are typed `any` above: TypeScript does not narrow a reassigned parameter
+  // inside the functions below.
+  clock = clock || o.clock;
+  transport = transport || o.transport;
 
-export function createClient(o: ClientOptions): Client {
-  var clock = o.clock, rnd = o.random || Math.random,
-    ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
-    rc: any = o.reconnect == null ? {} : o.reconnect, // 0 or false: never reconnect
-    rmin = rc.min || DEFAULTS.reconnect.min,
-    rmax = rc.max || DEFAULTS.reconnect.max,
-    q: any = o.queue || {},
-    qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
-    qbytes = q.maxBytes || DEFAULTS.queue.maxBytes,
-    imax = o.maxInflight || DEFAULTS.maxInflight,
-    listeners: { [ev: string]: Function[] } = {},
-    handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
-    subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
-    acks: { [id: number]: Msg } = {}, // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK
-    rcvd: { [id: number]: number } = {}, // incoming QoS 2 ids held until PUBREL
-    infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
-    outq: Msg[] = [], queuedBytes = 0,
-    link: Link | null = null, on = false, opened = false, gen = 0, ended = false, authFail = false,
-    attempt = 0, upAt = 0, lastIn = 0, lastOut = 0, pingOut = false, nid = 0,
-    tConn: any, tKa: any, tRe: any, held = 0, pending = 0,
-    dec: Decoder, // made at the end: Espruino does not hoist onPacket/onDecodeError
-    tmp: Msg = { type: PUBLISH }, // a QoS 0 PUBLISH sent at once reuses one packet object
-    scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
-
-  var c: Client = {
-    connected: false,
-    connect: function () {
-      ended = false;
-      start();
-      return c;
-    },
-    publish: function (topic, payload, opts, cb) {
-      if (typeof opts == "function") { cb = opts; opts = 0 as any; }
-      var op: any = opts, qos = op ? op.qos | 0 : 0, m: Msg;
-      if (bad(topic, false, qos, cb)) return c;
-      payload = toBytes(payload);
-      m = on && !outq.length && !qos ? tmp : { type: PUBLISH };
-      m.topic = topic; m.payload = payload; m.qos = qos; m.retain = !!(op && op.retain); m.cb = cb;
-      m.n = payload.length + topic.length + 4;
-      if (m == tmp || on && !outq.length && infl.length < imax) send1(m);
-      else enqueue(m);
-      return c;
-    },
-    subscribe: function (filter, opts, cb) {
-      if (typeof opts == "function") { cb = opts; opts = 0 as any; }
-      var op: any = opts || 0, fs = filters(filter, op.qos, cb), list = [], i: number;
-      if (fs) {
-        for (i = 0; i < fs.length; i++) {
-          list.push({ topic: fs[i], qos: op.qos | 0 });
-          if (op.handler) handler(fs[i], op.handler);
-        }
-        request({ type: SUBSCRIBE, subs: list, cb: cb });
-      }
-      return c;
-    },
-    unsubscribe: function (filter, cb) {
-      var fs = filters(filter, 0, cb), i: number;
-      if (fs) {
-        for (i = 0; i < fs.length; i++) { handler(fs[i]); delete subs[fs[i]]; }
-        request({ type: UNSUBSCRIBE, topics: fs, cb: cb });
-      }
-      return c;
-    },
-    end: function (force, cb) {
-      if (typeof force == "function") { cb = force; force = false; }
-      ended = true;
-      clock.clearTimer(tRe);
-      tRe = 0;
-      if (on && !force) send(DISCONNECT); // a clean goodbye: no will
-      if (link) lost(null);
-      emit("end");
-      if (cb) safe(cb);
-      return c;
-    },
-    on: function (ev, fn) {
-      (listeners[ev] || (listeners[ev] = [])).push(fn);
-      return c;
-    },
-    queued: function () { return outq.length; },
-    inflight: function () { return infl.length; },
-  };
-
-  // ---- events and callbacks: an exception in application code never breaks the state machine ----
-  // (what an `error` listener throws is dropped rather than looping)
-  function safe(fn: Function, a?: any, b?: any, x?: any, ev?: string) {
-    try { fn(a, b, x); } catch (e) { if (ev != "error") emit("error", err(HANDLER, "handler threw: " + text(e))); }
+  // ---- the most used helpers ----
+  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
+  function lost(e?: MqttError) {
+    var was = on, min = rc.min || DEFAULTS.reconnect.min, max = rc.max || DEFAULTS.reconnect.max, d: number;
+    gen++;
+    arm();
+    if (link) try { link.close(); } catch (x) {}
+    link = 0;
+    c.connected = on = false;
+    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
+    if (!ended && rc) {
+      if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
+      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
+      // (refusals 4, 5) wait the max
+      d = Math.min(max, min * Math.pow(2, ++attempt));
+      arm(reopen, e && e.returnCode! > 3 ? max : min + (o.random || Math.random)() * (d - min));
+    }
+    if (e) fail(e);
+    emit("close");
+    if (was) emit("offline");
+  }
+  // Events and callbacks: an exception in application code never breaks the state machine (what an
+  // `error` listener throws is dropped rather than looping).
+  function safe(fn?: Function, a?: any, b?: any, x?: any, ev?: string) {
+    if (fn) try { fn(a, b, x); } catch (e) { if (ev != "error") fail(err(HANDLER, "handler threw: " + text(e))); }
   }
   function emit(ev: string, a?: any, b?: any, x?: any) {
     for (var l = listeners[ev], i = 0; l && i < l.length; i++) safe(l[i], a, b, x, ev);
   }
-  // An invalid topic, filter or QoS from the application: reported, true.
-  function bad(t: string, filter: boolean, qos: any, cb?: Callback) {
-    var why = validTopic(t || "", filter);
-    if (why || qos > 2 || qos < 0) {
-      report(cb, err(TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos));
-      return 1;
-    }
-  }
-  // an error for the caller: its callback, else the error event
-  function report(cb: Callback | undefined, e: MqttError) {
-    if (cb) safe(cb, e); else emit("error", e);
-  }
-  // A filter list to (un)subscribe, or null when it is empty or has a bad filter or QoS (reported):
-  // an empty or invalid SUBSCRIBE/UNSUBSCRIBE is a protocol violation, resent after every reconnect.
-  // Offline, (un)subscribe requests wait for the link: at most queue.maxMessages of them (EQUEUEFULL).
-  function filters(filter: string | string[], qos: any, cb?: Callback) {
-    var fs = typeof filter == "string" ? [filter] : filter || [], i = 0;
-    for (; !i || i < fs.length; i++) if (bad(fs[i], true, qos, cb)) return null;
-    if (!on && pending >= qmax) return report(cb, err(QUEUE_FULL, "queue full: " + fs[0])), null;
-    return fs;
-  }
-  // Set (or with no `h`, remove) the handler of filter `f`.
-  function handler(f: string, h?: Handler) {
-    for (var i = 0; i < handlers.length && handlers[i] != f; i += 2);
-    if (h) { handlers[i] = f; handlers[i + 1] = h; } else if (i < handlers.length) handlers.splice(i, 2);
-  }
-
-  // ---- connection lifecycle ----
-  function start() {
-    if (link || tRe || ended) return;
-    var my = ++gen, l: Link;
-    opened = false;
-    dec.reset();
-    // a fired timer's id is forgotten at once: Espruino reuses ids, so a late clear could hit another timer
-    tConn = clock.setTimer(function () { tConn = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
-    try {
-      l = o.transport(o.host || "localhost", o.port || DEFAULTS.port, {
-        open: function () { if (my == gen) { opened = true; if (link) hello(); } },
-        data: function (d) { if (my == gen) dec.push(d); },
-        close: function (e) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
-      });
-    } catch (e) {
-      if (my == gen) lost(err(TRANSPORT, "connect: " + text(e)));
-      return;
-    }
-    if (my == gen) { link = l; if (opened) hello(); }
-  }
-
-  function hello() {
-    var w = o.will, u = o.username;
-    lastIn = clock.now();
-    if (u == null && o.password != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
-    write({ type: CONNECT, clientId: o.clientId, clean: o.clean == null ? DEFAULTS.clean : o.clean, keepalive: ka / 1000,
-      will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
-      password: o.password == null ? o.password : toBytes(o.password) });
-  }
-
-  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
-  function lost(e: MqttError | null) {
-    var was = on, d: number;
-    gen++;
-    clock.clearTimer(tConn); clock.clearTimer(tKa);
-    tConn = tKa = 0;
-    if (link) try { link.close(); } catch (x) {}
-    link = null;
-    c.connected = on = false;
-    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
-    if (!ended && rc && !tRe) {
-      if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
-      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials wait the max
-      d = Math.min(rmax, rmin * Math.pow(2, ++attempt));
-      tRe = clock.setTimer(reopen, authFail ? rmax : rmin + rnd() * (d - rmin));
-      authFail = false;
-    }
-    if (e) emit("error", e);
-    emit("close");
-    if (was) emit("offline");
-  }
-  function reopen() {
-    tRe = 0;
-    emit("reconnect");
-    start(); // unless a listener ended the client or connected it already
-  }
-
   function write(p: Packet) {
     if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(TRANSPORT, "write: " + text(e))); }
   }
@@ -236,14 +103,152 @@ export function createClient(o: ClientOptions): Client {
     scratch.id = id;
     write(scratch);
   }
+  // The one timer: cleared, then set to `fn` unless it is 0. A timer's callback zeroes `timer` first:
+  // Espruino reuses the id of a fired timer, so a late clear could hit another timer.
+  function arm(fn?: any, ms?: number) {
+    clock.clearTimer(timer);
+    timer = fn && clock.setTimer(fn, ms);
+  }
+  function fail(e: MqttError) { emit("error", e); }
+  // the index of the packet with id `id` in `list`, or list.length
+  function find(list: Msg[], id: number) {
+    for (var i = 0; i < list.length && list[i].id != id; i++);
+    return i;
+  }
+  // ---- the client ----
+  var c: Client = {
+    connected: false,
+    connect: function () {
+      ended = 0;
+      start();
+      return c;
+    },
+    publish: function (topic, payload, opts, cb) {
+      if (opts && (opts as any).call) { cb = opts as Callback; opts = 0 as any; }
+      var op: any = opts || 0, qos = op.qos | 0, m: Msg;
+      if (!bad(topic, 0, qos, cb)) {
+        payload = toBytes(payload);
+        m = on && !outq.length && !qos ? tmp : { type: 3 };
+        m.topic = topic; m.payload = payload; m.qos = qos; m.retain = op.retain; m.cb = cb;
+        m.n = payload.length + topic.length + 4;
+        if (m == tmp || on && !outq.length && infl.length < imax) send1(m); else enqueue(m);
+      }
+      return c;
+    },
+    subscribe: function (filter, opts, cb) { return sub(8, filter, opts, cb); },
+    unsubscribe: function (filter, cb) { return sub(10, filter, 0, cb); },
+    end: function (force, cb) {
+      if (force && (force as any).call) { cb = force as Callback; force = 0 as any; }
+      ended = 1;
+      arm(); // the retry, or the link's timer
+      if (on && !force) send(14); // DISCONNECT, a clean goodbye: no will
+      if (link) lost();
+      emit("end");
+      safe(cb);
+      return c;
+    },
+    on: function (ev, fn) {
+      (listeners[ev] || (listeners[ev] = [])).push(fn);
+      return c;
+    },
+    queued: function () { return outq.length; },
+    inflight: function () { return infl.length; },
+  };
+  // ---- state ----
+  var ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
+    rc: any = o.reconnect == null || o.reconnect, // true: the defaults; 0 or false: never reconnect
+    q: any = o.queue || {},
+    qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
+    qbytes = q.maxBytes || DEFAULTS.queue.maxBytes,
+    imax = o.maxInflight || DEFAULTS.maxInflight,
+    listeners: { [ev: string]: Function[] } = {},
+    handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
+    subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
+    acks: Msg[] = [], // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK, in request order (ids wrap)
+    rcvd: { [id: number]: number } = {}, held = 0, // incoming QoS 2 ids held until PUBREL, and their count
+    infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
+    outq: Msg[] = [], queuedBytes = 0,
+    link: Link | 0, on: any, ended: any, gen = 0, attempt = 0, nid = 0,
+    timer: any, lastIn: number, pingOut: any,
+    tmp: Msg = { type: 3 }, // a QoS 0 PUBLISH sent at once reuses one packet object
+    scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
+
+  // ---- calls from the application ----
+  // an error for the caller: its callback, else the error event (none for a null `e`)
+  function report(cb: Callback | undefined, e: MqttError | null, x?: any) {
+    if (cb) safe(cb, e, x); else if (e) fail(e);
+  }
+  // An invalid topic, filter or QoS from the application: reported, true.
+  function bad(t: string, filter: any, qos: any, cb?: Callback) {
+    var why = validTopic(t || "", filter);
+    if (why || qos > 2 || qos < 0) return report(cb, err(TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos)), 1;
+  }
+  // Set (or with no `h`, remove) the handler of filter `f`.
+  function handler(f: string, h?: Handler) {
+    for (var i = 0; i < handlers.length && handlers[i] != f; i += 2);
+    if (h) { handlers[i] = f; handlers[i + 1] = h; } else handlers.splice(i, 2);
+  }
+  // SUBSCRIBE (8) or UNSUBSCRIBE (10). Nothing is sent for an empty list or a bad filter or QoS (reported):
+  // an empty or invalid request is a protocol violation, resent after every reconnect. Offline,
+  // requests wait for the link: at most queue.maxMessages of them (EQUEUEFULL).
+  function sub(t: number, filter: string | string[], opts: any, cb?: Callback) {
+    if (opts && opts.call) { cb = opts; opts = 0; }
+    var op = opts || 0, fs: any[] = [].concat(filter as any), i = 0, f: string; // our own copy
+    for (; !i || i < fs.length; i++) if (bad(fs[i], 1, op.qos, cb)) return c;
+    if (!on && acks.length >= qmax) report(cb, err(QUEUE_FULL, "queue full: " + fs[0]));
+    else {
+      for (i = 0; i < fs.length; i++) {
+        f = fs[i];
+        if (t > 8) { handler(f); delete subs[f]; }
+        else { if (op.handler) handler(f, op.handler); fs[i] = { topic: f, qos: op.qos | 0 }; }
+      }
+      request({ type: t, subs: fs, topics: fs, cb: cb }); // encode reads subs for 8, topics for 10
+    }
+    return c;
+  }
+
+  // ---- connection lifecycle ----
+  function start() {
+    if (link || timer || ended) return;
+    var my = ++gen, l: Link;
+    opened = 0;
+    dec.reset();
+    arm(function () { timer = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
+    try {
+      l = transport(o.host || "localhost", o.port || DEFAULTS.port, {
+        open: function () { if (my == gen) { opened = 1; if (link) hello(); } },
+        data: function (d: string) { if (my == gen) dec.push(d); },
+        close: function (e?: MqttError) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
+      });
+    } catch (e) {
+      if (my == gen) lost(err(TRANSPORT, "connect: " + text(e)));
+      return;
+    }
+    if (my == gen) { link = l; if (opened) hello(); }
+  }
+
+  function hello() {
+    var w = o.will, u = o.username, pw = o.password; // (lastIn is set by the CONNACK, before keepalive starts)
+    if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
+    write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: ka / 1000,
+      will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
+      password: pw == null ? pw : toBytes(pw) });
+  }
+
+  function reopen() {
+    timer = 0;
+    emit("reconnect");
+    start(); // unless a listener ended the client or connected it already
+  }
+
 
   // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
   function keepalive() {
     var t = clock.now(), m = Math.min(lastIn, lastOut);
-    tKa = 0;
+    timer = 0;
     if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "link dead"));
-    if (!pingOut && t - m >= ka) { pingOut = true; send(PINGREQ); }
-    if (link) tKa = clock.setTimer(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
+    if (!pingOut && t - m >= ka) { pingOut = 1; send(12); } // PINGREQ
+    if (link) arm(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
   }
 
   // ---- incoming ----
@@ -252,130 +257,119 @@ export function createClient(o: ClientOptions): Client {
   function onDecodeError(e: MqttError) {
     if (!link) return;
     if (e.code == TOO_BIG) {
-      emit("error", e);
+      fail(e);
       if (e.id) send(e.qos + 3, e.id); // PUBACK / PUBREC: the broker must not resend it forever
     }
     else lost(e); // a protocol violation: close the link [MQTT-4.8.0-1]
   }
 
   function onPacket(p: Packet) {
-    var t = p.type, id = p.id!, r = p.returnCode!, m: Msg | undefined, i: number, a: Msg, e: MqttError | null = null, g: any[], f: string;
+    var t = p.type, id = p.id!, r = p.returnCode!, m: Msg, i: number, e: MqttError | null = null, s: any;
     if (!link) return;
     lastIn = clock.now();
-    pingOut = false;
+    pingOut = 0;
     if (!on) {
-      if (t != CONNACK) return lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
-      clock.clearTimer(tConn);
-      tConn = 0;
-      if (r) {
-        authFail = r > 3;
-        e = err(REFUSED, "refused: " + REFUSALS[r] + " (" + r + ")", t);
-        e.returnCode = r;
-        return lost(e);
-      }
-      return up(p);
+      if (t != 2) return lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
+      if (!r) return up(p);
+      e = err(REFUSED, "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
+      e.returnCode = r;
+      return lost(e);
     }
-    if (t == PUBLISH) {
+    if (t == 3) { // PUBLISH
       r = p.qos!; // read before delivery: handlers see the reused packet object
       // QoS 2: the id is held until PUBREL, so a resent message is delivered once
       if (r < 2) deliver(p);
       else if (!rcvd[id]) {
         // bounded: a broker that never sends PUBREL must not eat the device's RAM
-        if (held >= RCVD_MAX) return lost(err(QUEUE_FULL, "over " + RCVD_MAX + " QoS 2 awaiting PUBREL", t));
+        if (held > 63) return lost(err(QUEUE_FULL, "over 64 QoS 2 awaiting PUBREL", t));
         held++;
         rcvd[id] = 1;
         deliver(p);
       }
       if (r) send(r + 3, id); // PUBACK, PUBREC
-    } else if (t == PUBREL) {
+    } else if (t == 6) { // PUBREL
       if (rcvd[id]) held--;
       delete rcvd[id];
-      send(PUBCOMP, id);
+      send(7, id); // PUBCOMP
     } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
-      for (i = 0; i < infl.length && infl[i].id != id; i++);
-      m = infl[i];
-      if (t == PUBREC) {
+      m = infl[i = find(infl, id)];
+      if (t == 5) {
         if (m && m.qos! > 1) m.rel = true;
-        send(PUBREL, id); // also for an id we no longer know: lets the broker finish
-      } else if (m && (t == PUBACK) == (m.qos == 1)) {
+        send(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
+      } else if (m && (t == 4) == (m.qos == 1)) {
         infl.splice(i, 1);
-        if (m.cb) safe(m.cb, null);
+        safe(m.cb, null);
         flush();
       }
-    } else if ((t | 2) == 11 && (a = acks[id]) && a.type == t - 1) { // SUBACK, UNSUBACK answering its own request
-      delete acks[id];
-      pending--;
-      if (t == SUBACK) {
-        g = [];
-        for (i = 0; i < a.subs!.length; i++) {
-          f = a.subs![i].topic;
+    } else if ((t | 2) == 11 && (m = acks[i = find(acks, id)]) && m.type == t - 1) { // SUBACK, UNSUBACK answering its own request
+      acks.splice(i, 1);
+      if (t < 10) {
+        // the granted list is the request's list, each QoS replaced by the broker's answer
+        for (i = 0; i < m.subs!.length; i++) {
+          s = m.subs![i];
           r = p.granted![i];
-          if (r == 128 || r == null) {
-            handler(f);
-            e = err(SUBACK_REFUSED, "SUBACK refused " + f, t);
-          } else subs[f] = a.subs![i].qos;
-          g.push({ topic: f, qos: r });
+          if (r < 3) subs[s.topic] = s.qos; // else 128 (or missing): refused
+          else { handler(s.topic); e = err(SUBACK_REFUSED, "SUBACK refused " + s.topic, t); }
+          s.qos = r;
         }
-        if (a.cb) safe(a.cb, e, g); else if (e) emit("error", e);
+        report(m.cb, e, m.subs);
       } else {
         // the broker answers in order: a SUBACK that arrived after unsubscribe() must not renew these
-        for (i = 0; i < a.topics!.length; i++) delete subs[a.topics![i]];
-        if (a.cb) safe(a.cb, null);
+        for (i = 0; i < m.topics!.length; i++) delete subs[m.topics![i]];
+        safe(m.cb, null);
       }
     }
   }
 
   function deliver(p: Packet) {
-    emit("message", p.topic, p.payload, p);
-    for (var i = 0; i < handlers.length; i += 2) if (matches(handlers[i], p.topic!)) safe(handlers[i + 1], p.topic, p.payload, p);
+    var t = p.topic!, b = p.payload, i = 0;
+    emit("message", t, b, p);
+    for (; i < handlers.length; i += 2) if (matches(handlers[i], t)) safe(handlers[i + 1], t, b, p);
   }
 
   // CONNACK accepted: restore the session, then send what waited.
   function up(p: Packet) {
-    var i: number, f: string, list = [], m: Msg;
+    var i: any, f: any = [], m: Msg, sp = p.sessionPresent;
+    arm(ka && keepalive, ka); // the CONNACK deadline cleared; keepalive from now
     c.connected = on = true;
     upAt = lastOut = clock.now();
-    for (f in acks) write(acks[f as any]); // SUBSCRIBE/UNSUBSCRIBE still unanswered
-    if (!p.sessionPresent) {
+    for (i = 0; i < acks.length; i++) write(acks[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
+    if (!sp) {
       rcvd = {};
       held = 0;
-      for (f in subs) list.push({ topic: f, qos: subs[f] });
-      if (list.length) request({ type: SUBSCRIBE, subs: list });
+      for (i in subs) f.push({ topic: i, qos: subs[i] });
+      if (f.length) request({ type: 8, subs: f });
     }
     for (i = 0; i < infl.length; i++) {
       // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
       m = infl[i];
-      m.dup = !!p.sessionPresent;
-      if (m.rel) send(PUBREL, m.id); else write(m);
+      m.dup = sp;
+      if (m.rel) send(6, m.id); else write(m);
     }
-    if (!link) return; // a write failed: lost() ran, no keepalive timer, no `connect`
-    if (ka) tKa = clock.setTimer(keepalive, ka);
+    if (!link) return; // a write failed: lost() ran, no `connect`
     emit("connect", p);
     flush();
   }
 
   // ---- outgoing ----
   function newId() {
-    for (var i: number; ;) {
-      nid = nid % 65535 + 1;
-      for (i = 0; i < infl.length && infl[i].id != nid; i++);
-      if (!acks[nid] && i == infl.length) return nid;
-    }
+    do nid = nid % 65535 + 1; while (infl[find(infl, nid)] || acks[find(acks, nid)]);
+    return nid;
   }
 
   function request(p: Msg) {
-    acks[p.id = newId()] = p;
-    pending++;
+    p.id = newId();
+    acks.push(p);
     if (on) write(p);
   }
 
   function send1(m: Msg) {
     var cb = m.cb;
-    if (m.qos) { m.id = newId(); infl.push(m); }
-    write(m);
-    if (!m.qos) {
-      if (m == tmp) tmp.payload = tmp.cb = undefined; // keep no payload alive in the scratch object
-      if (cb) safe(cb, link ? null : err(TRANSPORT, "not sent: link lost"));
+    if (m.qos) { m.id = newId(); infl.push(m); write(m); }
+    else {
+      write(m);
+      m.payload = m.cb = 0 as any; // keep no payload alive in the reused object
+      safe(cb, link ? null : err(TRANSPORT, "not sent: link lost"));
     }
   }
 
@@ -389,22 +383,22 @@ export function createClient(o: ClientOptions): Client {
   // Bounded queue: make room by dropping the oldest QoS 0 messages; never drop a queued QoS 1/2
   // message for a new one (the new one is refused instead). Every drop is reported.
   function enqueue(m: Msg) {
-    var i: number, d: Msg, e: MqttError;
-    while (outq.length >= qmax || queuedBytes + m.n! > qbytes) {
-      for (i = 0; i < outq.length && outq[i].qos; i++);
-      d = i < outq.length && m.n! <= qbytes ? outq.splice(i, 1)[0] : m; // too big for any room: refuse it alone
-      if (d != m) queuedBytes -= d.n!;
+    for (var i: number, d: Msg, e: MqttError; outq.length >= qmax || queuedBytes + m.n! > qbytes; ) {
+      for (i = 0; (d = outq[i]) && d.qos; i++);
+      if (d && m.n! <= qbytes) { outq.splice(i, 1); queuedBytes -= d.n!; }
+      else d = m; // no QoS 0 to drop, or too big for any room: refuse it alone
       e = err(QUEUE_FULL, "queue full: dropped " + d.topic);
       e.dropped = d.topic;
-      emit("error", e);
-      if (d.cb) safe(d.cb, e);
+      fail(e);
+      safe(d.cb, e);
       if (d == m) return;
     }
     outq.push(m);
     queuedBytes += m.n!;
   }
 
-  // every incoming PUBLISH is decoded into one object: `packet` in message events is valid during the call
-  dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError, { type: PUBLISH });
+  var upAt: number, lastOut: number, opened: any,
+    // every incoming PUBLISH is decoded into one object: `packet` in message events is valid during the call
+    dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError, { type: 3 });
   return c;
 }

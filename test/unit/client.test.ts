@@ -896,3 +896,38 @@ describe("offline (un)subscribe requests", () => {
     expect(p.last().packets()).toMatchObject([{ type: 8, subs: [{ topic: "s/9" }] }]);
   });
 });
+
+describe("(un)subscribe requests resent after a reconnect", () => {
+  it("go out again in request order, also when their packet ids wrapped past 65535", () => {
+    const SUB = hex("82 08 ff ff 00 03 'f/#' 01"), UNSUB = hex("a2 07 00 01 00 03 'f/#'");
+    // ids 1..65534 taken by acknowledged QoS 1 messages, over 16 links (each link's bytes stay short)
+    const script: Step[][] = [];
+    for (let id = 1; id < 65535; id++) {
+      if (id % 4096 == 1) script.push([{ expect: CONNECT }, { send: CONNACK }]);
+      script[script.length - 1].push({ expect: pub(0x32, id, "a", "") }, { send: PUBACK(id) });
+    }
+    script[script.length - 1].push({ expect: SUB }, { expect: UNSUB, note: "id 1 again: the ids wrapped" }, { close: true });
+    script.push([{ expect: CONNECT }, { send: CONNACK }, { expect: SUB, note: "the SUBSCRIBE first, as it was asked" }, { expect: UNSUB },
+      { send: hex("90 03 ff ff 01") }, { send: hex("b0 02 00 01") }]);
+    const { clock, b, c } = scripted(script);
+    const done: any[] = [];
+    for (let id = 1; id < 65535; id++) {
+      if (id % 4096 == 1) {
+        if (id == 1) c.connect(); else c.end(true).connect();
+        clock.advance(0);
+        expect(c.connected).toBe(true);
+      }
+      c.publish("a", "", { qos: 1 });
+      clock.advance(0);
+    }
+    expect(c.inflight()).toBe(0);
+    c.subscribe("f/#", { qos: 1 }, (e, g) => done.push(["sub", e, g]));
+    c.unsubscribe("f/#", (e) => done.push(["unsub", e]));
+    clock.advance(0); // the broker closes before answering
+    expect(c.connected).toBe(false);
+    clock.advance(clock.next());
+    clock.advance(0);
+    b.check();
+    expect(done).toEqual([["sub", null, [{ topic: "f/#", qos: 1 }]], ["unsub", null]]);
+  });
+});
