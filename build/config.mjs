@@ -341,8 +341,8 @@ export function firmwareDefines(board, opts = {}) {
   return {
     __CONFIG__: c,
     __ANALOG__: !!used.analog, __DIGITAL__: !!used.digital, __TEMPERATURE__: !!used.temperature,
-    __DS18B20__: !!used.ds18b20, __DHT22__: !!used.dht22,
+    __DS18B20__: !!used.ds18b20, __DHT22__: !!used.dht22, __CUSTOM__: c.sensors.some((s) => !BUILTIN.includes(s.type)),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
-    __HA__: !!c.ha, __WS__: !!c.broker.ws, __STORE__: c.restore === "storage",
+    __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage",
   };
 }
