@@ -17,7 +17,7 @@ import { discovery } from "./discovery";
 import { telemetry } from "./telemetry";
 
 // build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there)
-declare const __WS__: boolean, __HA__: boolean, __STORE__: boolean, __TLS__: boolean;
+declare const __WS__: boolean, __HA__: boolean, __STORE__: boolean, __TLS__: boolean, __RESTORE__: string;
 
 export interface Firmware {
   /** the device id in use (config id, or the board's) */
@@ -31,9 +31,9 @@ export interface Firmware {
 }
 
 export function start(c: Config, b: Board): Firmware {
-  var id = c.id || b.id(), base = c.base + "/" + id + "/", m: any = c.broker, clk = b.clock,
-    acts = actuators(c.actuators, b), restoring = c.restore == "retained", touched: { [n: string]: number } = {},
-    store = (typeof __STORE__ == "undefined" || __STORE__) && c.restore == "storage",
+  var r = typeof __RESTORE__ == "undefined" ? c.restore : __RESTORE__, id = c.id || b.id(), base = c.base + "/" + id + "/", m: any = c.broker, clk = b.clock,
+    acts = actuators(c.actuators, b), restoring = r == "retained", touched: { [n: string]: number } = {},
+    store = (typeof __STORE__ == "undefined" || __STORE__) && r == "storage",
     connects = 0, timer: any = 0, wt: any = 0, stopped = false, i: number, s: any, o: any, client: Client, tele: any;
 
   function pub(topic: string, p: string, retain?: boolean) {
