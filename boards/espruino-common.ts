@@ -56,9 +56,9 @@ export function alwaysUp(): Network {
 
 /** The ESP boards' WiFi: connect with exponential backoff (1 s doubling to 60 s, plus up to 1 s of
  *  jitter), "connected"/"disconnected" events as "up"/"down", the MAC as the device id, RSSI. */
-export function wifi() {
+export function wifi(): Link {
   var W = need("Wifi"), isUp = false, ls: { [e: string]: Array<() => void> } = {}, o: NetOptions = {},
-    delay = 0, t: any = 0, mac = "";
+    delay = 0, t: any = 0;
   function state(u: boolean) {
     var l = ls[u ? "up" : "down"] || [], i = 0;
     if (u == isUp) return;
@@ -93,7 +93,8 @@ export function wifi() {
   };
   return {
     net: net,
-    id: function () { return mac || (mac = (W.getIP().mac || "").split(":").join("").toLowerCase()); },
+    // the firmware asks once, at start
+    id: function () { return (W.getIP().mac || "").split(":").join("").toLowerCase(); },
     rssi: function (): number | null { var d = isUp && W.getDetails(); return d && d.rssi != null ? d.rssi : null; },
   };
 }
@@ -112,18 +113,21 @@ function storage() {
   };
 }
 
+/** The parts that differ between Espruino boards: the network, the id, the RSSI. */
+export interface Link { net: Network; id(): string; rssi(): number | null }
+
 /** Assemble an Espruino board. `tls` adds TLS sockets from require("tls") (ESP32, Linux builds). */
-export function espruinoBoard(name: string, net: Network, id: () => string, rssi: () => number | null, tls?: boolean): Board {
+export function espruinoBoard(name: string, w: Link, tls?: boolean): Board {
   var b = {
     name: name,
-    id: id,
-    net: net,
+    id: w.id,
+    net: w.net,
     tcp: socketTransport(need("net")),
     clock: timers,
     pins: pins,
     diag: {
       mem: function () { var m = process.memory(); return m.free * (m.blocksize || 16); },
-      rssi: rssi,
+      rssi: w.rssi,
       // seconds since this firmware started; getTime() jumps if the app sets the time (setTime/SNTP)
       uptime: function () { return getTime() - t0; },
     },
