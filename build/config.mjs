@@ -345,7 +345,7 @@ export function firmwareDefines(board, opts = {}) {
   if (!cfg.ha) delete cfg.sw;
   delete cfg.restore;
   return {
-    __CONFIG__: cfg, __RESTORE__: c.restore,
+    __CONFIG__: cfg, __RESTORE__: c.restore, __FOREVER__: true,
     __ANALOG__: !!used.analog, __DIGITAL__: !!used.digital, __TEMPERATURE__: !!used.temperature,
     __DS18B20__: !!used.ds18b20, __DHT22__: !!used.dht22, __CUSTOM__: c.sensors.some((s) => !BUILTIN.includes(s.type)),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),

@@ -40,13 +40,3 @@ export function parse(p: string | null, a: Actuator): number | string {
 export function find(acts: Actuator[], name: string): Actuator | undefined {
   for (var i = 0; i < acts.length; i++) if (acts[i].c.name == name) return acts[i];
 }
-
-/** Make the actuators and drive each pin to its safe state at once. */
-export function actuators(list: ActuatorConfig[], b: Board): Actuator[] {
-  var r: Actuator[] = [], i = 0, a: Actuator;
-  for (; i < list.length; i++) {
-    r.push(a = { c: list[i], v: 0, on: 0 });
-    drive(a, list[i].init || 0, b);
-  }
-  return r;
-}

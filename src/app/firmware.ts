@@ -12,7 +12,7 @@ import type { Config } from "./config";
 import { createClient, Client } from "../mqtt/client";
 import { decodeUtf8 } from "../mqtt/utf8";
 import { wsTransport } from "../net/ws";
-import { Actuator, actuators, drive, find, parse } from "./actuators";
+import { Actuator, drive, find, parse } from "./actuators";
 import { discovery } from "./discovery";
 import { telemetry } from "./telemetry";
 
@@ -32,9 +32,15 @@ export interface Firmware {
 
 export function start(c: Config, b: Board): Firmware {
   var r = typeof __RESTORE__ == "undefined" ? c.restore : __RESTORE__, id = c.id || b.id(), base = c.base + "/" + id + "/", m: any = c.broker, clk = b.clock,
-    acts = actuators(c.actuators, b), restoring = r == "retained", touched: { [n: string]: number } = {},
+    acts: Actuator[] = [], restoring = r == "retained", touched: { [n: string]: number } = {},
     store = (typeof __STORE__ == "undefined" || __STORE__) && r == "storage",
     connects = 0, timer: any = 0, wt: any = 0, stopped = false, i: number, s: any, o: any, client: Client, tele: any;
+
+  // the actuators, each driven to its safe state at once
+  for (i = 0; i < c.actuators.length; i++) {
+    acts.push(o = { c: c.actuators[i], v: 0, on: 0 });
+    drive(o, c.actuators[i].init || 0, b);
+  }
 
   function pub(topic: string, p: string, retain?: boolean) {
     client.publish(base + topic, p, { retain: retain });

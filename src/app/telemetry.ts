@@ -13,10 +13,14 @@ export interface Telemetry {
   stop(): void;
 }
 
+// __FOREVER__ (device builds, build/config.mjs): main.ts drops what start() returns, so nothing can stop
+// the loop; stop() and the watch handles it needs are left out. Undefined in tests: stop() is there.
+declare const __FOREVER__: boolean;
+
 export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Reading }) => void, fail: (sensor: string, why: string) => void): Telemetry {
   // last: the readings last sent (the object handed to send), vals: this round's, dones: the pending callbacks
   var clk = b.clock, list = c.sensors, drv: any[] = [], last: any = {}, vals: Reading[] = [], errs: string[] = [],
-    watches: any[] = [], dones: any[] = [], sent = -1e15, busy = 0, started = 0, force = false, timer: any = 0, i: number;
+    watches: any[] = [], dones: any[] = [], sent = -1e15, busy = 0, started = 0, force = false, timer: any = 0, i: number, s: any;
 
   function settle() {
     var now = clk.now(), due = force || now - sent >= c.interval - c.poll / 2, o: any, j: number, s, v, p;
@@ -78,7 +82,8 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
   for (i = 0; i < list.length; i++) {
     try {
       drv[i] = DRIVERS[list[i].type](list[i], b);
-      if (drv[i].watch) watches.push(drv[i].watch!(now));
+      s = drv[i].watch && drv[i].watch!(now);
+      if (typeof __FOREVER__ == "undefined" || !__FOREVER__) watches.push(s);
     } catch (e) {
       // a driver that could not be made: every read fails with why
       drv[i] = { e: "driver " + list[i].type + ": " + ((e as any).message || e), read: function () { throw this.e; } };
@@ -86,12 +91,11 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
   }
   tick();
 
-  return {
-    now: now,
-    stop: function () {
-      clk.clearTimer(timer);
-      timer = 0;
-      for (i = 0; i < watches.length; i++) if (watches[i]) b.pins.unwatch(watches[i]);
-    },
+  s = { now: now };
+  if (typeof __FOREVER__ == "undefined" || !__FOREVER__) s.stop = function () {
+    clk.clearTimer(timer);
+    timer = 0;
+    for (i = 0; i < watches.length; i++) if (watches[i]) b.pins.unwatch(watches[i]);
   };
+  return s;
 }
