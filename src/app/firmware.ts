@@ -67,6 +67,7 @@ export function start(c: Config, b: Board): Firmware {
   }
 
   function announce() {
+    timer = 0;
     for (var j = 0; j < acts.length; j++) echo(acts[j]);
     if ((typeof __HA__ == "undefined" || __HA__) && c.ha) discovery(c, id, b.name, function (t, json) { client.publish(t, json, { retain: true }); });
   }
@@ -108,7 +109,7 @@ export function start(c: Config, b: Board): Firmware {
       // the broker answers SUBSCRIBE with the retained states, then the UNSUBSCRIBE: restore is complete
       client.subscribe(base + "state/+");
       client.unsubscribe(base + "state/+", function () { restoring = false; announce(); });
-    } else timer = clk.setTimer(function () { timer = 0; announce(); }, 0); // after what was queued offline
+    } else timer = clk.setTimer(announce, 0); // after what was queued offline
   });
   // commands: the topic is <base>cmd/<name>
   client.subscribe(base + "cmd/+", {
