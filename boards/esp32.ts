@@ -2,5 +2,4 @@
 import type { Board } from "./board";
 import { espruinoBoard, wifi } from "./espruino-common";
 
-var w = wifi();
-export const board: Board = espruinoBoard("esp32", w.net, w.id, w.rssi, true);
+export const board: Board = espruinoBoard("esp32", wifi(), true);

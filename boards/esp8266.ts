@@ -2,5 +2,4 @@
 import type { Board } from "./board";
 import { espruinoBoard, wifi } from "./espruino-common";
 
-var w = wifi();
-export const board: Board = espruinoBoard("esp8266", w.net, w.id, w.rssi);
+export const board: Board = espruinoBoard("esp8266", wifi());

@@ -24,14 +24,16 @@ declare var OneWire: new (pin: any) => any;
 declare var process: { memory(): { free: number; blocksize?: number } };
 declare var console: { log(m: any): void };
 
-var t0 = getTime();
+// Build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there). A custom
+// sensor driver (__CUSTOM__) may use any board part, so it keeps them all.
+declare const __STORE__: boolean, __TEMPERATURE__: boolean, __DS18B20__: boolean, __CUSTOM__: boolean;
 
-/** Espruino pin modes for Pins.mode */
-var MODES: { [m: string]: string } = { in: "input", up: "input_pullup", down: "input_pulldown", out: "output" };
+var t0 = getTime();
 
 export var pins: Pins = {
   // pin names ("D2", "A0") and numbers both work: Espruino looks strings up as pin names
-  mode: function (p, m) { pinMode(p as any, MODES[m], false); },
+  // Espruino's modes: input, input_pullup, input_pulldown, output
+  mode: function (p, m) { pinMode(p as any, (m == "in" ? "input" : m == "out" ? "output" : "input_pull" + m) as any, false); },
   write: function (p, v) { digitalWrite(p as any, v); },
   read: function (p) { return !!digitalRead(p as any); },
   analog: function (p) { return analogRead(p as any); },
@@ -54,9 +56,9 @@ export function alwaysUp(): Network {
 
 /** The ESP boards' WiFi: connect with exponential backoff (1 s doubling to 60 s, plus up to 1 s of
  *  jitter), "connected"/"disconnected" events as "up"/"down", the MAC as the device id, RSSI. */
-export function wifi() {
+export function wifi(): Link {
   var W = need("Wifi"), isUp = false, ls: { [e: string]: Array<() => void> } = {}, o: NetOptions = {},
-    delay = 0, t: any = 0, mac = "";
+    delay = 0, t: any = 0;
   function state(u: boolean) {
     var l = ls[u ? "up" : "down"] || [], i = 0;
     if (u == isUp) return;
@@ -91,7 +93,8 @@ export function wifi() {
   };
   return {
     net: net,
-    id: function () { return mac || (mac = (W.getIP().mac || "").split(":").join("").toLowerCase()); },
+    // the firmware asks once, at start
+    id: function () { return (W.getIP().mac || "").split(":").join("").toLowerCase(); },
     rssi: function (): number | null { var d = isUp && W.getDetails(); return d && d.rssi != null ? d.rssi : null; },
   };
 }
@@ -110,30 +113,34 @@ function storage() {
   };
 }
 
+/** The parts that differ between Espruino boards: the network, the id, the RSSI. */
+export interface Link { net: Network; id(): string; rssi(): number | null }
+
 /** Assemble an Espruino board. `tls` adds TLS sockets from require("tls") (ESP32, Linux builds). */
-export function espruinoBoard(name: string, net: Network, id: () => string, rssi: () => number | null, tls?: boolean): Board {
-  var b: Board = {
+export function espruinoBoard(name: string, w: Link, tls?: boolean): Board {
+  var b = {
     name: name,
-    id: id,
-    net: net,
+    id: w.id,
+    net: w.net,
     tcp: socketTransport(need("net")),
     clock: timers,
     pins: pins,
-    store: storage(),
     diag: {
       mem: function () { var m = process.memory(); return m.free * (m.blocksize || 16); },
-      rssi: rssi,
+      rssi: w.rssi,
       // seconds since this firmware started; getTime() jumps if the app sets the time (setTime/SNTP)
       uptime: function () { return getTime() - t0; },
     },
-    temperature: function () {
-      var c = E.getTemperature ? E.getTemperature() : NaN;
-      return c == c ? c : null; // NaN where the chip has no sensor
-    },
-    onewire: function (p) { return new OneWire(p); },
     reboot: function () { E.reboot(); },
-    log: function (m) { console.log(m); },
+    log: function (m: string) { console.log(m); },
+  } as Board;
+  // the parts only some configs use: left out of builds that do not (the flags are literals there)
+  if (typeof __STORE__ == "undefined" || __STORE__ || __CUSTOM__) b.store = storage();
+  if (typeof __TEMPERATURE__ == "undefined" || __TEMPERATURE__ || __CUSTOM__) b.temperature = function () {
+    var c = E.getTemperature ? E.getTemperature() : NaN;
+    return c == c ? c : null; // NaN where the chip has no sensor
   };
+  if (typeof __DS18B20__ == "undefined" || __DS18B20__ || __CUSTOM__) b.onewire = function (p) { return new OneWire(p); };
   // ca/cert/key are PEM strings; Espruino checks the server against `ca` when given
   if (tls) b.tls = function (o) { return socketTransport(need("tls"), o); };
   return b;

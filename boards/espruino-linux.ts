@@ -25,4 +25,4 @@ function linuxId(): string {
   return id;
 }
 
-export const board: Board = espruinoBoard("espruino-linux", alwaysUp(), linuxId, function () { return null; }, true);
+export const board: Board = espruinoBoard("espruino-linux", { net: alwaysUp(), id: linuxId, rssi: function () { return null; } }, true);

@@ -338,11 +338,17 @@ export function firmwareDefines(board, opts = {}) {
   const c = loadConfig(board, opts || {}), used = {};
   for (const w of c.warnings) console.warn(`warning (${board}): ${w}`);
   for (const s of c.sensors) used[s.type] = true;
+  // what the bundle carries: what the firmware reads, no more (empty id and name mean "the board's id",
+  // the version is only for Home Assistant, restore is a define so the unused mode folds away)
+  const cfg = Object.assign({}, c);
+  for (const k of ["id", "name"]) if (!cfg[k]) delete cfg[k];
+  if (!cfg.ha) delete cfg.sw;
+  delete cfg.restore;
   return {
-    __CONFIG__: c,
+    __CONFIG__: cfg, __RESTORE__: c.restore, __FOREVER__: true,
     __ANALOG__: !!used.analog, __DIGITAL__: !!used.digital, __TEMPERATURE__: !!used.temperature,
-    __DS18B20__: !!used.ds18b20, __DHT22__: !!used.dht22,
+    __DS18B20__: !!used.ds18b20, __DHT22__: !!used.dht22, __CUSTOM__: c.sensors.some((s) => !BUILTIN.includes(s.type)),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
-    __HA__: !!c.ha, __WS__: !!c.broker.ws, __STORE__: c.restore === "storage",
+    __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage",
   };
 }

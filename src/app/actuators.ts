@@ -22,42 +22,21 @@ export function drive(a: Actuator, v: number, b: Board) {
   else b.pins.write(c.pin, !!v != !!c.invert);
 }
 
-/** state/<name> payload: ON/OFF, or the number */
-export function stateOf(a: Actuator): string {
-  return a.c.type == "pwm" ? "" + a.v : a.v ? "ON" : "OFF";
-}
-
 /**
  * Command payload (a JS string; null when it was not UTF-8) -> new value, or an error string.
  * ON/OFF/TOGGLE/true/false (any case), numbers (digital: 0/1; pwm: 0..max), or JSON {"state": any of those}.
+ * ON restores `on`, the last value other than 0 (a digital output's is 1), else max (1 for digital).
  */
 export function parse(p: string | null, a: Actuator): number | string {
-  var s: any = p == null ? p : p.trim(), m = a.c.max || 1, n: number;
-  if (s && s.charAt(0) == "{") {
-    try { s = JSON.parse(s).state; } catch (e) { s = null; }
-    if (s != null) s = ("" + s).trim();
-  }
-  if (s == null) return "bad payload";
-  s = s.toUpperCase();
-  if (s == "ON" || s == "TRUE") return a.c.type == "pwm" ? a.on || m : 1;
-  if (s == "OFF" || s == "FALSE") return 0;
-  if (s == "TOGGLE") return a.v ? 0 : a.on || m;
-  n = +s;
-  if (s == "" || n != n) return "bad payload";
-  return n < 0 || n > m || (a.c.type != "pwm" && n != (n | 0)) ? "out of range 0.." + m : n;
+  var s: any = p, m = a.c.max || 1, n: number;
+  // null (not UTF-8) throws at trim, bad JSON at parse: both are a bad payload
+  try { if ((s = s.trim()).charAt(0) == "{") s = JSON.parse(s).state; } catch (e) { s = null; }
+  s = s == null ? "" : ("" + s).trim().toUpperCase();
+  n = s == "ON" || s == "TRUE" || s == "TOGGLE" && !a.v ? a.on || m : s == "OFF" || s == "FALSE" || s == "TOGGLE" ? 0 : +s;
+  return s == "" || n != n ? "bad payload" : n < 0 || n > m || a.c.type != "pwm" && n != (n | 0) ? "out of range 0.." + m : n;
 }
 
 /** the actuator called `name`, if configured */
 export function find(acts: Actuator[], name: string): Actuator | undefined {
   for (var i = 0; i < acts.length; i++) if (acts[i].c.name == name) return acts[i];
-}
-
-/** Make the actuators and drive each pin to its safe state at once. */
-export function actuators(list: ActuatorConfig[], b: Board): Actuator[] {
-  var r: Actuator[] = [], i = 0, a: Actuator;
-  for (; i < list.length; i++) {
-    r.push(a = { c: list[i], v: 0, on: 0 });
-    drive(a, list[i].init || 0, b);
-  }
-  return r;
 }

@@ -6,19 +6,16 @@ import type { Config } from "./config";
 
 /** Call `out(topic, json)` for every entity of the config. `model` is the board name. */
 export function discovery(c: Config, id: string, model: string, out: (topic: string, json: string) => void) {
-  var h = c.ha!, dev = { ids: [id], name: c.name || id, mf: "mqtt-mcu", mdl: model, sw: c.sw }, i = 0, e, o: any, k: string;
+  var h = c.ha!, dev = { ids: [id], name: c.name || id, mf: "mqtt-mcu", mdl: model, sw: c.sw }, i = 0, e, n, a, o: any, k: string;
   for (; i < h.entities.length; i++) {
     e = h.entities[i];
-    o = { "~": c.base + "/" + id, uniq_id: id + "_" + e[1], avty_t: "~/status", dev: dev };
-    // sensors read their value from the telemetry JSON; actuators have their own state and command topics
-    if (e[0] == "sensor" || e[0] == "binary_sensor") {
-      o.stat_t = "~/telemetry";
-      o.val_tpl = "{{value_json." + e[1] + "}}";
-    } else {
-      o.stat_t = "~/state/" + e[1];
-      o.cmd_t = "~/cmd/" + e[1];
-    }
+    n = e[1];
+    // sensors (sensor, binary_sensor) read their value from the telemetry JSON; actuators have their own
+    // state and command topics
+    a = e[0].indexOf("sensor") < 0;
+    o = { "~": c.base + "/" + id, uniq_id: id + "_" + n, avty_t: "~/status", dev: dev, stat_t: a ? "~/state/" + n : "~/telemetry" };
+    o[a ? "cmd_t" : "val_tpl"] = a ? "~/cmd/" + n : "{{value_json." + n + "}}";
     for (k in e[2]) o[k] = e[2][k];
-    out(h.prefix + "/" + e[0] + "/" + id + "/" + e[1] + "/config", JSON.stringify(o));
+    out(h.prefix + "/" + e[0] + "/" + id + "/" + n + "/config", JSON.stringify(o));
   }
 }

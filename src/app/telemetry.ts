@@ -5,7 +5,7 @@
 // (it reads null with "no answer" after 10 s).
 import type { Board } from "../../boards/board";
 import type { Config } from "./config";
-import { DRIVERS, Driver, Reading } from "./sensors";
+import { DRIVERS, Reading } from "./sensors";
 
 export interface Telemetry {
   /** read and send now; `net` (1): asked over the network, ignored within 1 s of the last send */
@@ -13,36 +13,38 @@ export interface Telemetry {
   stop(): void;
 }
 
-export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Reading }) => void, fail: (sensor: string, why: string) => void): Telemetry {
-  var clk = b.clock, list = c.sensors, drv: Driver[] = [], last: Reading[] = [], vals: Reading[] = [], errs: string[] = [],
-    watches: any[] = [], dones: any[] = [], sent = -1e15, busy = 0, started = 0, force = false, timer: any = 0, i: number;
+// __FOREVER__ (device builds, build/config.mjs): main.ts drops what start() returns, so nothing can stop
+// the loop; stop() and the watch handles it needs are left out. Undefined in tests: stop() is there.
+declare const __FOREVER__: boolean;
 
-  function broken(why: string): Driver { return { read: function () { throw why; } }; }
+export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Reading }) => void, fail: (sensor: string, why: string) => void): Telemetry {
+  // last: the readings last sent (the object handed to send), vals: this round's, dones: the pending callbacks
+  var clk = b.clock, list = c.sensors, drv: any[] = [], last: any = {}, vals: Reading[] = [], errs: string[] = [],
+    watches: any[] = [], dones: any[] = [], sent = -1e15, busy = 0, started = 0, force = false, timer: any = 0, i: number, s: any;
 
   function settle() {
     var now = clk.now(), due = force || now - sent >= c.interval - c.poll / 2, o: any, j: number, s, v, p;
     if (--busy) return;
     o = {};
     for (j = 0; j < list.length; j++) {
-      s = list[j]; v = vals[j]; p = last[j];
+      s = list[j]; v = vals[j]; p = last[s.name];
       if (s.deadband != null && (typeof v == "number" && typeof p == "number" ? Math.abs(v - p) > s.deadband : v !== p)) due = true;
       o[s.name] = v;
     }
     if (!due) return;
     force = false;
     sent = now;
-    for (j = 0; j < list.length; j++) last[j] = vals[j];
-    send(o);
+    send(last = o);
   }
 
   function readOne(j: number) {
-    var called = 0, r = list[j].round || 100, v: any;
+    var r = list[j].round || 100, v: any;
+    // once: a later call (after "no answer", or a second one) finds another callback, or none, pending
     function done(x: Reading, e?: string) {
-      if (called++) return;
+      if (dones[j] != done) return;
       dones[j] = 0;
-      if (typeof x == "number" && !isFinite(x)) x = null;
+      if (typeof x == "number") x = isFinite(x) ? Math.round(x * r) / r : null;
       if (x == null) e = e || "no reading";
-      else if (typeof x == "number") x = Math.round(x * r) / r;
       vals[j] = x;
       if (e && errs[j] != e) fail(list[j].name, e);
       errs[j] = e || "";
@@ -80,19 +82,20 @@ export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Readi
   for (i = 0; i < list.length; i++) {
     try {
       drv[i] = DRIVERS[list[i].type](list[i], b);
-      if (drv[i].watch) watches.push(drv[i].watch!(now));
+      s = drv[i].watch && drv[i].watch!(now);
+      if (typeof __FOREVER__ == "undefined" || !__FOREVER__) watches.push(s);
     } catch (e) {
-      drv[i] = broken("driver " + list[i].type + ": " + ((e as any).message || e));
+      // a driver that could not be made: every read fails with why
+      drv[i] = { e: "driver " + list[i].type + ": " + ((e as any).message || e), read: function () { throw this.e; } };
     }
   }
   tick();
 
-  return {
-    now: now,
-    stop: function () {
-      clk.clearTimer(timer);
-      timer = 0;
-      for (i = 0; i < watches.length; i++) if (watches[i]) b.pins.unwatch(watches[i]);
-    },
+  s = { now: now };
+  if (typeof __FOREVER__ == "undefined" || !__FOREVER__) s.stop = function () {
+    clk.clearTimer(timer);
+    timer = 0;
+    for (i = 0; i < watches.length; i++) if (watches[i]) b.pins.unwatch(watches[i]);
   };
+  return s;
 }
