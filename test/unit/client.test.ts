@@ -174,6 +174,21 @@ describe("connect", () => {
     expect(p.links).toHaveLength(2);
   });
 
+  it("reads host, port, password and will from the caller's options at every reconnect (documented)", () => {
+    const clock = fakeClock(1000), p = pair();
+    const o: ClientOptions = { ...BASE, transport: p.transport, clock, random: () => 0.5, username: "u", password: "old" } as ClientOptions;
+    const c = createClient(o);
+    c.connect();
+    expect(p.last().take()).toBe(hex("10 16 00 04 'MQTT' 04 c2 00 0a 00 02 'c1' 00 01 'u' 00 03 'old'"));
+    p.last().send(CONNACK);
+    o.host = "broker2"; o.port = 8883; o.password = "new"; o.will = { topic: "w", payload: "x" };
+    p.last().end();
+    clock.advance(clock.next());
+    expect(p.links).toHaveLength(2);
+    expect([p.last().host, p.last().port]).toEqual(["broker2", 8883]);
+    expect(p.last().take()).toBe(hex("10 1c 00 04 'MQTT' 04 c6 00 0a 00 02 'c1' 00 01 'w' 00 01 'x' 00 01 'u' 00 03 'new'"));
+  });
+
   it("a listener that calls connect() while the link is being lost opens exactly one new link", () => {
     const { clock, p, c, peer } = setup();
     c.on("close", () => c.connect());
