@@ -89,8 +89,8 @@ function rdBin() {
   if (P + n > E) fail();
   return B.substring(P, P += n);
 }
-/** a UTF-8 string: a topic name (kind false), a filter (true), or (server side, kind 2) any text */
-function rdStr(kind: any) {
+/** a UTF-8 string: a topic name (kind 0), a filter (1), or (server side) any text (2) */
+function rdStr(kind: number) {
   var s = decodeUtf8(rdBin()), why: string | null;
   if (s == null) fail("1.5.3-1"); // ill-formed UTF-8
   if (~s!.indexOf("\0")) fail("1.5.3-2");
@@ -114,19 +114,19 @@ function fromClient(t: number, p: Packet) {
     p.clean = !!(f & 2);
     p.keepalive = rd16();
     p.clientId = rdStr(2);
-    p.will = f & 4 ? { topic: rdStr(false), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
+    p.will = f & 4 ? { topic: rdStr(0), payload: rdBin(), qos: x, retain: !!(f & 32) } : null;
     if (f & 128) p.username = rdStr(2);
     if (f & 64) p.password = rdBin();
   } else if (t == SUBSCRIBE) {
     p.subs = [];
     while (P < E) {
-      p.subs.push({ topic: rdStr(true), qos: x = byte() });
+      p.subs.push({ topic: rdStr(1), qos: x = byte() });
       if (x > 2) fail("3-8.3-4"); // (sic: the spec prints this id so) requested QoS
     }
     if (!p.subs.length) fail("3.8.3-3"); // no filter
   } else if (t == UNSUBSCRIBE) {
     p.topics = [];
-    while (P < E) p.topics.push(rdStr(true));
+    while (P < E) p.topics.push(rdStr(1));
     if (!p.topics.length) fail("3.10.3-2");
   }
 }
