@@ -1,7 +1,7 @@
 // Part 4: the built bundle (dist/mqtt-mcu.core.js) in QuickJS, a small engine that stands in for the
 // device: allocations and bytes per message at steady state, and memory after connect.
 //
-// Allocations are counted in the QuickJS wasm itself (test/helpers/wasm-alloc.ts patches malloc/free to
+// Allocations are counted in the QuickJS wasm itself (emu/wasm-alloc.ts patches malloc/free to
 // count): QuickJS's `malloc_count` is the number of live blocks, which says whether memory grows
 // (it is reported too, as "retained") but not how much garbage each message makes.
 //
@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { newQuickJSWASMModuleFromVariant, newVariant, RELEASE_SYNC } from "quickjs-emscripten";
 import type { QuickJSContext } from "quickjs-emscripten";
 import { args, emit } from "./lib";
-import { ALLOC_EXPORTS as COUNTERS, patchAllocCounters } from "../test/helpers/wasm-alloc";
+import { ALLOC_EXPORTS as COUNTERS, patchAllocCounters } from "../emu/wasm-alloc";
 
 const ROOT = process.env.MQTT_MCU_ROOT || process.cwd();
 const N = 1000, WARM = 200;

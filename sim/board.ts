@@ -1,7 +1,7 @@
 // The simulated board: the BUILT firmware bundle (the file that is flashed) running in the Espruino
-// emulation (QuickJS, test/helpers/espruino-emu.ts), with simulated sensors on its input pins and its
+// emulation (QuickJS, emu/espruino.ts), with simulated sensors on its input pins and its
 // output pins watched. The event pump runs continuously until stop().
-import { createEspruino, type Espruino, type BoardName } from "../test/helpers/espruino-emu";
+import { createEspruino, type Espruino, type BoardName } from "../emu/espruino";
 import { driftStep, rawFor, type ActuatorInfo, type SensorInfo } from "./device";
 
 export interface BoardSnapshot {

@@ -1,5 +1,5 @@
 // The BUILT core bundle (dist/mqtt-mcu.core.js, as `npm run build` makes it) in QuickJS with the
-// Espruino API emulated (test/helpers/espruino-emu.ts: its traps included), against a real Mosquitto,
+// Espruino API emulated (emu/espruino.ts: its traps included), against a real Mosquitto,
 // watched by an independent client (the `mqtt` package).
 //   - connect, subscribe, publish, receive, binary payloads intact both ways
 //   - a broker restart: the client reconnects and resubscribes
@@ -10,7 +10,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
 import { createServer, Server, Socket } from "node:net";
-import { createEspruino, Espruino } from "../helpers/espruino-emu";
+import { createEspruino, Espruino } from "../../emu/espruino";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { coreBundle } from "../helpers/bundles";
 import { encode, PUBLISH } from "../../src/mqtt/packets";

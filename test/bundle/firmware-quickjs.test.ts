@@ -1,5 +1,5 @@
 // The BUILT espruino-linux firmware (src/app + boards/espruino-linux.ts, ES5, minified, the device config
-// compiled in) in the Espruino emulation (QuickJS with Espruino's traps; test/helpers/espruino-emu.ts)
+// compiled in) in the Espruino emulation (QuickJS with Espruino's traps; emu/espruino.ts)
 // against a real Mosquitto, watched by an independent client. The Linux board: no WiFi module (the
 // network is up), its id from /sys/class/net through require("fs"), TCP from require("net").
 // (test/integration/firmware-espruino.test.ts runs the esp8266 build the same way, WiFi included.)
@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
-import { createEspruino, Espruino } from "../helpers/espruino-emu";
+import { createEspruino, Espruino } from "../../emu/espruino";
 import { firmwareBundle, ROOT } from "../helpers/bundles";
 
 const ready = existsSync(join(ROOT, "src/app/main.ts")) && existsSync(join(ROOT, "boards/espruino-linux.ts"));

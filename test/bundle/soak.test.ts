@@ -1,5 +1,5 @@
 // Issue 7 (e): soak. The BUILT core bundle (dist/mqtt-mcu.core.js; built here when missing) in
-// QuickJS under a memory cap, with the Espruino API emulated (test/helpers/espruino-emu.ts), against a
+// QuickJS under a memory cap, with the Espruino API emulated (emu/espruino.ts), against a
 // real Mosquitto: 10,000 QoS 1 messages each way (the device publishes, an independent peer publishes
 // to the device), in rounds of 500 + 500. After every 1,000 each way a full GC, and the live blocks are
 // sampled: memory after GC must stay flat (first vs last sample reported), and the allocations made per
@@ -14,7 +14,7 @@ import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 // the emulation is another developer's helper: imported by path so this file typechecks without it
-const EMU = join(ROOT, "test/helpers/espruino-emu.ts");
+const EMU = join(ROOT, "emu/espruino.ts");
 const hasEmu = existsSync(EMU);
 const N = 10000, ROUND = 500, SAMPLE = 1000;
 const MEMORY_LIMIT = 6000; // blocks (live QuickJS allocations) above the emulation's baseline

@@ -1,5 +1,5 @@
 // The BUILT esp8266 firmware (esbuild + swc, ES5, minified, config compiled in) in the Espruino emulation
-// (QuickJS with Espruino's traps, WiFi, pins, Storage; test/helpers/espruino-emu.ts) against a real
+// (QuickJS with Espruino's traps, WiFi, pins, Storage; emu/espruino.ts) against a real
 // Mosquitto: it joins WiFi, connects, announces itself, publishes telemetry, obeys a command on a pin,
 // and recovers after WiFi drops, all inside an ESP8266-sized memory cap.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync, MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
-import { createEspruino, Espruino } from "../helpers/espruino-emu";
+import { createEspruino, Espruino } from "../../emu/espruino";
 // @ts-ignore: build scripts are plain ESM
 import { bundle, ROOT } from "../../build/build.mjs";
 import { firmwareDefines } from "../../build/config.mjs";

@@ -1,8 +1,8 @@
-// The Espruino emulation itself (test/helpers/espruino-emu.ts): each trap it promises, checked, so the
+// The Espruino emulation itself (emu/espruino.ts): each trap it promises, checked, so the
 // bundle tests that rely on it prove what they claim.
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer, Server, Socket } from "node:net";
-import { createEspruino, Espruino } from "../helpers/espruino-emu";
+import { createEspruino, Espruino } from "../../emu/espruino";
 import { freePort } from "../helpers/mosquitto";
 
 let emu: Espruino | null = null;

@@ -2,7 +2,7 @@
 // memory-capped, non-V8 engine with Espruino's traps in place. Used by test/bundle/*, and meant for the
 // simulator (`npm start`), soak tests and benchmarks too.
 //
-//   import { createEspruino } from "../helpers/espruino-emu";
+//   import { createEspruino } from "../../emu/espruino";
 //   const emu = await createEspruino({ board: "espruino-linux", memoryLimit: 20000 });
 //   emu.load(readFileSync("dist/mqtt-mcu.core.js", "utf8"), "mqtt-mcu");    // Modules.addCached
 //   emu.eval(`var c = require("mqtt-mcu").createClient({host: "127.0.0.1", port: ${port}}); c.connect();`);
@@ -12,7 +12,7 @@
 //
 // ---- What is emulated (and how faithfully) ----------------------------------------------------------
 // Engine: QuickJS (quickjs-emscripten RELEASE_SYNC), its wasm patched to count allocations
-//   (test/helpers/wasm-alloc.ts). One wasm instance per emulation, so counters are per emulation.
+//   (emu/wasm-alloc.ts). One wasm instance per emulation, so counters are per emulation.
 // Language traps (option `strict`, default true):
 //   - `Array.prototype.slice` / `.push` and every `String.prototype.*` read as undefined, while `[].slice`,
 //     `"".charCodeAt` etc. work: `Array` and `String` are replaced by wrappers whose `.prototype` is a
@@ -540,7 +540,7 @@ G.setTime = function (t) { H.setTime(+t); };
 G.getSerial = function () { return board == "espruino-linux" ? "ffffffff-ffffffff" : "5ccf7f00-0001"; };
 G.reset = G.save = G.load = G.dump = function () { H.warn("reset()/save()/load()/dump() are not emulated"); };
 G.trace = function () {};
-G.OneWire = function () { throw new Error("OneWire is not emulated (test/helpers/espruino-emu.ts)"); };
+G.OneWire = function () { throw new Error("OneWire is not emulated (emu/espruino.ts)"); };
 var B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 G.btoa = function (s) {
   var o = "", i, n;
