@@ -49,8 +49,8 @@ export interface Board {
   pins: Pins;
   /** persistent key/value storage (survives reboot) */
   store: { get(k: string): string | undefined; set(k: string, v: string): void };
-  /** free memory in bytes, WiFi RSSI in dBm (null when unknown), uptime in seconds */
-  diag: { mem(): number; rssi(): number | null; uptime(): number };
+  /** free memory in bytes, WiFi RSSI in dBm (each null when unknown), uptime in seconds */
+  diag: { mem(): number | null; rssi(): number | null; uptime(): number };
   /** board temperature in degrees C, where the chip has a sensor */
   temperature?(): number | null;
   /** 1-Wire bus on a pin (Espruino's OneWire), where available */

@@ -40,6 +40,9 @@ var tcp: Transport = function (host, port, ev) {
 // opened GPIO pins, one direction at a time; PWM and ADC channels
 var gpios: { [p: string]: { g: any; m: string } } = {}, pwms: { [p: string]: any } = {}, adcs: { [p: string]: any } = {};
 
+// No `edge`: IoT.js 1.0's Linux gpio (src/modules/linux/iotjs_module_gpio-linux.c, gpio_set_edge) fails
+// every input opened with one ("Open error, cannot open GPIO") and leaves its edge thread running on a
+// pin that is then freed (a crash). MODE has PULLUP/PULLDOWN on NuttX only; Linux ignores the mode.
 function gpio(p: Pin, m: string): any {
   var G = need("gpio"), o = gpios[p];
   if (o && o.m == m) return o.g;
@@ -50,7 +53,6 @@ function gpio(p: Pin, m: string): any {
       pin: +p,
       direction: m == "out" ? G.DIRECTION.OUT : G.DIRECTION.IN,
       mode: m == "up" ? G.MODE.PULLUP : m == "down" ? G.MODE.PULLDOWN : G.MODE.NONE,
-      edge: G.EDGE && G.EDGE.BOTH,
     }),
   };
   return o.g;
@@ -78,35 +80,18 @@ var pins: Pins = {
     } else if (f) w.setFrequencySync(f);
     w.setDutyCycleSync(d);
   },
-  // edges from the pin's "change" event where the port has one, else a 20 ms poll; reported once the
-  // level has been stable for `ms` (like Espruino's debounce)
+  // IoT.js 1.0 has no GPIO change event (its pin objects have no on(), and inputs with an edge do not
+  // open): the level is polled every 20 ms and a change reported once stable for `ms` (Espruino's debounce)
   watch: function (p, fn, ms) {
-    var g = gpios[p] && gpios[p].m != "out" ? gpios[p].g : gpio(p, "in"), last = level(p), t: any = 0,
-      h: any = { i: 0, f: 0 };
-    function settle() {
-      var v = level(p);
-      t = 0;
-      if (v != last) { last = v; fn(v); }
-    }
-    function edge() {
-      if (t) clearTimeout(t);
-      t = ms ? setTimeout(settle, ms) : 0;
-      if (!ms) settle();
-    }
-    function poll() {
-      var v = level(p);
-      if (v != h.v) { h.v = v; edge(); }
-    }
-    h.v = last;
-    if (g.on) { g.on("change", edge); h.f = edge; } else h.i = setInterval(poll, 20);
-    h.g = g;
-    return h;
+    var last = level(p), v = last, at = 0;
+    return setInterval(function () {
+      var x: boolean, n = Date.now();
+      try { x = level(p); } catch (e) { return; }
+      if (x != v) { v = x; at = n; }
+      if (v != last && n - at >= ms) fn(last = v);
+    }, 20);
   },
-  unwatch: function (h) {
-    if (!h) return;
-    if (h.i) clearInterval(h.i);
-    if (h.f && h.g.removeListener) h.g.removeListener("change", h.f);
-  },
+  unwatch: function (h) { clearInterval(h); },
 };
 
 var ls: Array<() => void> = [];
@@ -158,11 +143,9 @@ export const board: Board = {
     },
   },
   diag: {
-    // IoT.js reports the JerryScript heap: free = size - allocated, where it has memoryUsage
-    mem: function () {
-      var u = process.memoryUsage ? process.memoryUsage() : null;
-      return u && u.heapTotal ? u.heapTotal - u.heapUsed : -1;
-    },
+    // IoT.js 1.0 gives JavaScript no memory figure (no process.memoryUsage; the JerryScript heap, a fixed
+    // 256 KB by default, is only measured in C), and the OS's free memory says nothing about that heap
+    mem: function () { return null; },
     rssi: function () { return null; },
     uptime: function () { return (Date.now() - t0) / 1000; },
   },
