@@ -1,6 +1,6 @@
 // mqtt-mcu core: the public surface. `require("mqtt-mcu").createClient({host, port})` on Espruino or
 // Node; the default transport is TCP over require("net") and the default clock the engine's timers.
-import { createClient as create } from "./mqtt/client";
+import { Client as C } from "./mqtt/client";
 import type { ClientOptions, Client } from "./mqtt/client";
 import { socketTransport } from "./net/socket";
 import { E } from "./mqtt/errors";
@@ -11,7 +11,8 @@ declare function __REQUIRE__(m: string): any; // becomes the engine's `require` 
 /** require() of an engine module (net, tls, Wifi, Storage...), out of esbuild's sight. */
 export function need(m: string): any { return __REQUIRE__(m); }
 
-/** The engine's own timers and clock (Espruino, IoT.js, Node): the default port, and the boards' clock. */
+/** The engine's own timers and clock (Espruino, IoT.js, Node): the default port, and the boards' clock.
+ *  (The globals are looked up at each call, so a test's fake timers apply.) */
 export var timers: Clock = {
   now: function () { return Date.now(); },
   setTimer: function (fn, ms) { return setTimeout(fn, ms); },
@@ -20,7 +21,7 @@ export var timers: Clock = {
 };
 
 export function createClient(o: Partial<ClientOptions>): Client {
-  return create(o as ClientOptions, o.transport || socketTransport(__REQUIRE__("net")), o.clock || timers);
+  return new (C as any)(o, o.transport || socketTransport(__REQUIRE__("net")), o.clock || timers);
 }
 
 export { E as codes, decodeUtf8 };

@@ -1,14 +1,25 @@
 // The MQTT 3.1.1 client state machine. It meets the world only through its port: a socket factory
 // (options.transport) and a clock (options.clock). No globals, no I/O of its own.
-// Packet types are written as numbers (3 = PUBLISH...): an imported constant would hold a short name in
-// this scope of the minified bundle, and the digit is as short. The table is in packets.ts.
+//
+// Shaped for the interpreter it runs on. Espruino keeps every value in fixed blocks of 12 bytes (1,600
+// of them on an ESP8266) and runs the source text itself:
+// - one constructor with its methods on the prototype, so the code exists once and an instance is its
+//   state: short properties (a name of up to 4 characters costs no block of its own), small integers
+//   rather than booleans, null or floats where a flag will do;
+// - few functions: each function object costs about 6 blocks for as long as the module lives (and one
+//   more per parameter), so the work is in a few methods that each do one whole job, not in many small
+//   helpers;
+// - nothing allocated per message but the message's own strings; error texts made when an error is;
+// - the hot paths (a PUBLISH in, a PUBLISH out) first in their methods: Espruino reads through every
+//   branch before the one it takes, and each call costs a few microseconds.
+// Packet types are written as numbers (3 = PUBLISH...); the table is in packets.ts.
 import { encode, malformed, Packet, Will } from "./packets";
-import { createDecoder, Decoder } from "./decoder";
-import { CONNECT_TIMEOUT, HANDLER, KEEPALIVE, QUEUE_FULL, REFUSED, SUBSCRIBE as SUBACK_REFUSED, TOO_BIG, TOPIC, TRANSPORT, err, MqttError, text } from "./errors";
+import { DecoderState, more, push, resetDecoder } from "./decoder";
+import { CONNECT_TIMEOUT, HANDLER, KEEPALIVE, QUEUE_FULL, REFUSED, SUBSCRIBE as SUBACK_REFUSED, TOO_BIG, TOPIC, TRANSPORT, err, MqttError } from "./errors";
 import { matches, validTopic } from "./topic";
-import { toBytes } from "./utf8";
-import { DEFAULTS } from "./defaults";
-import type { Clock, Link, Transport } from "./port";
+import { SPECIAL, toBytes } from "./utf8";
+import * as D from "./defaults";
+import type { Clock, Link, LinkEvents, Transport } from "./port";
 
 export interface ClientOptions {
   host?: string;
@@ -49,356 +60,421 @@ export interface Client {
 
 // A queued or in-flight PUBLISH is the packet itself, plus its callback, size and flow state; a
 // SUBSCRIBE/UNSUBSCRIBE awaiting its ack is the packet plus its callback.
-interface Msg extends Packet { cb?: Callback; n?: number; rel?: boolean }
+interface Msg extends Packet { cb?: Callback; n?: number; rel?: number }
 
-/** `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts passes the engine's). */
-export function createClient(o: ClientOptions, transport?: Transport, clock?: Clock): Client;
-export function createClient(o: ClientOptions, transport: any, clock: any): Client {
-  // Size notes (every byte of the minified bundle is RAM on an ESP8266): one timer for the link (the
-  // CONNACK deadline, then keepalive) or the retry, never both; state that starts undefined is not
-  // initialised; callbacks may be missing (safe() skips them). The minifier names this scope's
-  // bindings in the order they are declared and only about the first 37 get one letter: the most
-  // used helpers come first, then the client object and the state, the rest after, the least used
-  // variables last. (Espruino does not hoist, but nothing here runs before the end of this function.)
-  // `transport` and `clock` are typed `any` above: TypeScript does not narrow a reassigned parameter
-  // inside the functions below.
-  clock = clock || o.clock;
-  transport = transport || o.transport;
+// The state, the most used first (Espruino finds a property by walking the object's list of them).
+interface State extends Client, DecoderState {
+  /** the link (0: none), its events object (0: none), whether it opened */
+  lk: Link | 0; ev: Ev | 0; op: number;
+  /** ms of the last packet in and out; a PINGREQ awaits its answer */
+  li: number; lo: number; pg: number;
+  /** listeners by event; handlers: filter, handler, filter, handler... (no for-in per message: it allocates) */
+  L: { [ev: string]: Function[] }; h: any[];
+  k: Clock;
+  /** outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order */
+  f: Msg[];
+  /** the offline queue and its bytes */
+  q: Msg[]; qb: number;
+  /** SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK, in request order (ids wrap) */
+  a: Msg[];
+  /** acknowledged subscriptions (filter -> QoS), renewed when a session is lost */
+  sb: { [filter: string]: number };
+  /** incoming QoS 2 ids held until PUBREL, and their count */
+  r: { [id: number]: number }; hd: number;
+  /** the one timer, what it is for (1 CONNACK deadline, 2 keepalive, 3 retry) and its callback */
+  tm: any; tw: number; fi: () => void;
+  o: ClientOptions; t: Transport;
+  /** keepalive ms, reconnect options (true: the defaults; 0/false: never), queue bounds, max in flight */
+  ka: number; rc: any; qm: number; qx: number; im: number;
+  /** next packet id, retry attempt, when the link came up, end() was called */
+  n: number; at: number; ua: number; e: number;
+  /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
+  tp: Msg; sc: Packet;
 
-  // ---- the most used helpers ----
-  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
-  function lost(e?: MqttError) {
-    var was = on, min = rc.min || DEFAULTS.reconnect.min, max = rc.max || DEFAULTS.reconnect.max, d: number;
-    gen++;
-    arm();
-    if (link) try { link.close(); } catch (x) {}
-    link = 0;
-    c.connected = on = false;
-    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
-    if (!ended && rc) {
-      if (was && clock.now() - upAt >= (rc.stable || DEFAULTS.reconnect.stable)) attempt = 0;
-      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
-      // (refusals 4, 5) wait the max
-      d = Math.min(max, min * Math.pow(2, ++attempt));
-      arm(reopen, e && e.returnCode! > 3 ? max : min + (o.random || Math.random)() * (d - min));
-    }
-    if (e) fail(e);
-    emit("close");
-    if (was) emit("offline");
-  }
-  // Events and callbacks: an exception in application code never breaks the state machine (what an
-  // `error` listener throws is dropped rather than looping).
-  function safe(fn?: Function, a?: any, b?: any, x?: any, ev?: string) {
-    if (fn) try { fn(a, b, x); } catch (e) { if (ev != "error") fail(err(HANDLER, "handler threw: " + text(e))); }
-  }
-  function emit(ev: string, a?: any, b?: any, x?: any) {
-    for (var l = listeners[ev], i = 0; l && i < l.length; i++) safe(l[i], a, b, x, ev);
-  }
-  function write(p: Packet) {
-    if (link) try { link.write(encode(p)); lastOut = clock.now(); } catch (e) { lost(err(TRANSPORT, "write: " + text(e))); }
-  }
-  // a packet of only a type and maybe an id (acks, PINGREQ, DISCONNECT), from the scratch object
-  function send(t: number, id?: number) {
-    scratch.type = t;
-    scratch.id = id;
-    write(scratch);
-  }
-  // The one timer: cleared, then set to `fn` unless it is 0. A timer's callback zeroes `timer` first:
-  // Espruino reuses the id of a fired timer, so a late clear could hit another timer.
-  function arm(fn?: any, ms?: number) {
-    clock.clearTimer(timer);
-    timer = fn && clock.setTimer(fn, ms);
-  }
-  function fail(e: MqttError) { emit("error", e); }
-  // the index of the packet with id `id` in `list`, or list.length
-  function find(list: Msg[], id: number) {
-    for (var i = 0; i < list.length && list[i].id != id; i++);
-    return i;
-  }
-  // ---- the client ----
-  var c: Client = {
-    connected: false,
-    connect: function () {
-      ended = 0;
-      start();
-      return c;
-    },
-    publish: function (topic, payload, opts, cb) {
-      if (opts && (opts as any).call) { cb = opts as Callback; opts = 0 as any; }
-      var op: any = opts || 0, qos = op.qos | 0, m: Msg;
-      if (!bad(topic, 0, qos, cb)) {
-        payload = toBytes(payload);
-        m = on && !outq.length && !qos ? tmp : { type: 3 };
-        m.topic = topic; m.payload = payload; m.qos = qos; m.retain = op.retain; m.cb = cb;
-        m.n = payload.length + topic.length + 4;
-        if (m == tmp || on && !outq.length && infl.length < imax) send1(m); else enqueue(m);
-      }
-      return c;
-    },
-    subscribe: function (filter, opts, cb) { return sub(8, filter, opts, cb); },
-    unsubscribe: function (filter, cb) { return sub(10, filter, 0, cb); },
-    end: function (force, cb) {
-      if (force && (force as any).call) { cb = force as Callback; force = 0 as any; }
-      ended = 1;
-      arm(); // the retry, or the link's timer
-      if (on && !force) send(14); // DISCONNECT, a clean goodbye: no will
-      if (link) lost();
-      emit("end");
-      safe(cb);
-      return c;
-    },
-    on: function (ev, fn) {
-      (listeners[ev] || (listeners[ev] = [])).push(fn);
-      return c;
-    },
-    queued: function () { return outq.length; },
-    inflight: function () { return infl.length; },
-  };
-  // ---- state ----
-  var ka = (o.keepalive == null ? DEFAULTS.keepalive : o.keepalive) * 1000,
-    rc: any = o.reconnect == null || o.reconnect, // true: the defaults; 0 or false: never reconnect
-    q: any = o.queue || {},
-    qmax = q.maxMessages || DEFAULTS.queue.maxMessages,
-    qbytes = q.maxBytes || DEFAULTS.queue.maxBytes,
-    imax = o.maxInflight || DEFAULTS.maxInflight,
-    listeners: { [ev: string]: Function[] } = {},
-    handlers: any[] = [], // filter, handler, filter, handler...: no for-in (it allocates) per message
-    subs: { [filter: string]: number } = {}, // acknowledged subscriptions, renewed when a session is lost
-    acks: Msg[] = [], // SUBSCRIBE/UNSUBSCRIBE awaiting SUBACK/UNSUBACK, in request order (ids wrap)
-    rcvd: { [id: number]: number } = {}, held = 0, // incoming QoS 2 ids held until PUBREL, and their count
-    infl: Msg[] = [], // outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order
-    outq: Msg[] = [], queuedBytes = 0,
-    link: Link | 0, on: any, ended: any, gen = 0, attempt = 0, nid = 0,
-    timer: any, lastIn: number, pingOut: any,
-    tmp: Msg = { type: 3 }, // a QoS 0 PUBLISH sent at once reuses one packet object
-    scratch: Packet = { type: 0 }; // and so do acks, PINGREQ and DISCONNECT
+  push(chunk: string): void;
+  pkt(p: Packet | MqttError): void;
+  emit(ev: string, a?: any, b?: any, x?: any): void;
+  call(fn: Function | undefined, a?: any, b?: any, x?: any): void;
+  write(p: Packet | number, id?: number): void;
+  flush(m?: Msg): void;
+  nid(): number;
+  start(open?: number): void;
+  lost(e?: MqttError): void;
+  arm(w: number, ms?: number): void;
+  subscribe(filter: string | string[], opts?: any, cb?: Callback, t?: number): Client;
+}
 
-  // ---- calls from the application ----
-  // an error for the caller: its callback, else the error event (none for a null `e`)
-  function report(cb: Callback | undefined, e: MqttError | null, x?: any) {
-    if (cb) safe(cb, e, x); else if (e) fail(e);
-  }
-  // An invalid topic, filter or QoS from the application: reported, true.
-  function bad(t: string, filter: any, qos: any, cb?: Callback) {
-    var why = validTopic(t || "", filter);
-    if (why || qos > 2 || qos < 0) return report(cb, err(TOPIC, why ? "topic " + t + " [MQTT-" + why + "]" : "QoS " + qos)), 1;
-  }
-  // Set (or with no `h`, remove) the handler of filter `f`.
-  function handler(f: string, h?: Handler) {
-    for (var i = 0; i < handlers.length && handlers[i] != f; i += 2);
-    if (h) { handlers[i] = f; handlers[i + 1] = h; } else handlers.splice(i, 2);
-  }
-  // SUBSCRIBE (8) or UNSUBSCRIBE (10). Nothing is sent for an empty list or a bad filter or QoS (reported):
-  // an empty or invalid request is a protocol violation, resent after every reconnect. Offline,
-  // requests wait for the link: at most queue.maxMessages of them (EQUEUEFULL).
-  function sub(t: number, filter: string | string[], opts: any, cb?: Callback) {
-    if (opts && opts.call) { cb = opts; opts = 0; }
-    var op = opts || 0, fs: any[] = [].concat(filter as any), i = 0, f: string; // our own copy
-    for (; !i || i < fs.length; i++) if (bad(fs[i], 1, op.qos, cb)) return c;
-    if (!on && acks.length >= qmax) report(cb, err(QUEUE_FULL, "queue full: " + fs[0]));
+// The events of one link: the transport calls them, and they act only while their link is the
+// client's current one (`c.ev`), so a late event of a dropped link changes nothing. An object made per
+// link from this one (Object.create): 3 blocks, where three closures would be about 20.
+interface Ev extends LinkEvents { c: State }
+var EV = {
+  data: function (d: string) { if (this.c.ev == this) this.c.push(d); },
+  open: function () { var c = this.c; if (c.ev == this) { c.op = 1; if (c.lk) c.start(1); } },
+  close: function (e?: MqttError) { if (this.c.ev == this) this.c.lost(e || err(TRANSPORT, "connection closed")); },
+} as ThisType<Ev> & LinkEvents;
+
+// The one timer's callback, made once per client (the Clock port calls a function with no argument):
+// the CONNACK deadline, keepalive, or the retry. A timer fires at most once, so `tm` is zeroed first
+// (Espruino reuses the id of a fired timer: a late clear could hit another timer).
+// Keepalive: a PINGREQ once nothing was sent, or nothing received, for keepalive ms (the client must
+// send within each keepalive period [MQTT-3.1.2-23]); the link is dead after 1.5 x keepalive with
+// nothing received. The timer wakes at the nearer of the next ping and the dead line (a ping awaiting
+// its answer is due again keepalive ms after it went: any packet in clears it); nothing is done per packet.
+function timerFn(c: State) {
+  return function () {
+    var t = c.k.now(), ka = c.ka, dead = c.li + ka * 1.5, due: number;
+    c.tm = 0;
+    if (c.tw == 3) { c.emit("reconnect"); c.start(); } // unless a listener ended the client or connected it already
+    else if (c.tw == 1) c.lost(err(CONNECT_TIMEOUT, "no CONNACK"));
+    else if (t >= dead) c.lost(err(KEEPALIVE, "link dead"));
     else {
-      for (i = 0; i < fs.length; i++) {
-        f = fs[i];
-        if (t > 8) { handler(f); delete subs[f]; }
-        else { if (op.handler) handler(f, op.handler); fs[i] = { topic: f, qos: op.qos | 0 }; }
-      }
-      request({ type: t, subs: fs, topics: fs, cb: cb }); // encode reads subs for 8, topics for 10
+      if (!c.pg && t - Math.min(c.li, c.lo) >= ka) { c.pg = 1; c.write(12); } // PINGREQ
+      due = (c.pg ? c.lo : Math.min(c.li, c.lo)) + ka;
+      if (c.lk) c.arm(2, Math.max((due > t && due < dead ? due : dead) - t, 1));
     }
-    return c;
-  }
+  };
+}
 
-  // ---- connection lifecycle ----
-  function start() {
-    if (link || timer || ended) return;
-    var my = ++gen, l: Link;
-    opened = 0;
-    dec.reset();
-    arm(function () { timer = 0; lost(err(CONNECT_TIMEOUT, "no CONNACK")); }, o.connectTimeout || DEFAULTS.connectTimeout);
-    try {
-      l = transport(o.host || "localhost", o.port || DEFAULTS.port, {
-        open: function () { if (my == gen) { opened = 1; if (link) hello(); } },
-        data: function (d: string) { if (my == gen) dec.push(d); },
-        close: function (e?: MqttError) { if (my == gen) lost(e || err(TRANSPORT, "connection closed")); },
-      });
-    } catch (e) {
-      if (my == gen) lost(err(TRANSPORT, "connect: " + text(e)));
+/** The client. `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts
+ *  passes the engine's). The options object is kept, not copied: host, port, clientId, clean, username,
+ *  password, will and connectTimeout are read at every (re)connect. */
+export function Client(this: State, o: ClientOptions, transport?: Transport, clock?: Clock) {
+  var q: any = o.queue || {};
+  // the decoder's state first (the most used), then the link's: see DecoderState
+  this.ev = this.ds = this.dg = 0;
+  this.dm = o.maxPacketSize || D.MAX_PACKET_SIZE;
+  this.dk = { type: 3 }; // every incoming PUBLISH is decoded into it: `packet` in message events is valid during the call
+  this.db = "";
+  this.lk = this.op = this.li = this.lo = this.pg = 0;
+  this.connected = false;
+  this.L = {};
+  this.h = [];
+  this.k = clock || o.clock;
+  this.f = [];
+  this.q = [];
+  this.qb = 0;
+  this.a = [];
+  this.sb = {};
+  this.r = {};
+  this.hd = this.tm = this.tw = 0;
+  this.fi = timerFn(this);
+  this.o = o;
+  this.t = transport || o.transport;
+  this.ka = (o.keepalive == null ? D.KEEPALIVE : o.keepalive) * 1000;
+  this.rc = o.reconnect == null || o.reconnect;
+  this.qm = q.maxMessages || D.QUEUE_MESSAGES;
+  this.qx = q.maxBytes || D.QUEUE_BYTES;
+  this.im = o.maxInflight || D.MAX_INFLIGHT;
+  this.n = this.at = this.ua = this.e = 0;
+  this.tp = { type: 3 };
+  this.sc = { type: 0 };
+}
+
+Client.prototype = {
+  // ---- the application's calls ----
+  connect: function () {
+    this.e = 0;
+    this.start();
+    return this;
+  },
+
+  // Sent at once when connected, nothing queued and (QoS 1/2) fewer than maxInflight in flight; else
+  // queued. Bounded queue: room is made by dropping the oldest QoS 0 messages; a queued QoS 1/2 message
+  // is never dropped for a new one (the new one is refused instead). Every drop is reported.
+  publish: function (topic: string, payload: any, opts: any, cb?: Callback) {
+    var op: any, qos: number, m: Msg, q = this.q, on = this.connected && !q.length, why: any, i: number, d: Msg;
+    if (opts && opts.call) { cb = opts; opts = 0; }
+    op = opts || 0;
+    qos = op.qos | 0;
+    // an invalid topic or QoS: reported to the callback, else the error event
+    if ((why = validTopic(topic || "", 0)) || qos > 2 || qos < 0) {
+      why = err(TOPIC, why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
+      cb ? this.call(cb, why) : this.emit("error", why);
+      return this;
+    }
+    // a text payload that needs no conversion, in one built-in test; else UTF-8, or the bytes
+    payload = typeof payload == "string" && !SPECIAL.test(payload) ? payload : toBytes(payload);
+    m = on && !qos ? this.tp : { type: 3 };
+    m.topic = topic; m.payload = payload; m.qos = qos; m.retain = op.retain; m.cb = cb;
+    m.n = payload.length + topic.length + 4;
+    if (m == this.tp || on && this.f.length < this.im) return this.flush(m), this;
+    while (q.length >= this.qm || this.qb + m.n! > this.qx) {
+      for (i = 0; (d = q[i]) && d.qos; i++);
+      if (d && m.n! <= this.qx) { q.splice(i, 1); this.qb -= d.n!; }
+      else d = m; // no QoS 0 to drop, or too big for any room: refuse it alone
+      why = err(QUEUE_FULL, "queue full: dropped " + d.topic);
+      why.dropped = d.topic;
+      this.emit("error", why);
+      this.call(d.cb, why);
+      if (d == m) return this;
+    }
+    q.push(m);
+    this.qb += m.n!;
+    return this;
+  },
+
+  // SUBSCRIBE (t 8, the default) or UNSUBSCRIBE (t 10, from unsubscribe). Nothing is sent for an empty
+  // list or a bad filter or QoS (reported): an empty or invalid request is a protocol violation, resent
+  // after every reconnect. Offline, requests wait for the link: at most queue.maxMessages of them
+  // (EQUEUEFULL).
+  subscribe: function (filter: any, opts: any, cb?: Callback, t?: number) {
+    var op: any, fs: any[] = [].concat(filter), i = 0, j: number, f: string, why: any, h = this.h; // our own copy
+    if (opts && opts.call) { cb = opts; opts = 0; }
+    op = opts || 0;
+    for (; !why && (!i || i < fs.length); i++) {
+      why = validTopic(fs[i] || "", 1);
+      why = why ? "topic " + fs[i] + " [MQTT-" + why + "]" : op.qos > 2 || op.qos < 0 ? "QoS " + op.qos : 0;
+    }
+    if (!why && !this.connected && this.a.length >= this.qm) why = 1;
+    if (why) {
+      why = why == 1 ? err(QUEUE_FULL, "queue full: " + fs[0]) : err(TOPIC, why);
+      cb ? this.call(cb, why) : this.emit("error", why);
+      return this;
+    }
+    for (i = 0; i < fs.length; i++) {
+      f = fs[i];
+      for (j = 0; j < h.length && h[j] != f; j += 2); // its handler, if any
+      if (t) { h.splice(j, 2); delete this.sb[f]; } // (j past the end: nothing removed)
+      else {
+        if (op.handler) { h[j] = f; h[j + 1] = op.handler; }
+        fs[i] = { topic: f, qos: op.qos | 0 };
+      }
+    }
+    // encode reads subs for 8, topics for 10
+    this.a.push(why = { type: t || 8, subs: fs, topics: fs, cb: cb, id: this.nid() });
+    if (this.connected) this.write(why);
+    return this;
+  },
+
+  unsubscribe: function (filter: any, cb?: Callback) { return this.subscribe(filter, 0, cb, 10); },
+
+  end: function (force: any, cb?: Callback) {
+    if (force && force.call) { cb = force; force = 0; }
+    this.e = 1;
+    this.arm(0); // the retry, or the link's timer
+    if (this.connected && !force) this.write(14); // DISCONNECT, a clean goodbye: no will
+    if (this.lk) this.lost();
+    this.emit("end");
+    this.call(cb);
+    return this;
+  },
+
+  on: function (ev: string, fn: Function) {
+    (this.L[ev] || (this.L[ev] = [])).push(fn);
+    return this;
+  },
+
+  queued: function () { return this.q.length; },
+  inflight: function () { return this.f.length; },
+
+  // ---- incoming: every packet and every decode error ----
+  push: push,
+  more: more,
+
+  pkt: function (p: any) {
+    var t = p.type, id = p.id, r: number, m: any, i: any, e: MqttError | null = null, l: any;
+    if (!this.lk) return; // what follows in a chunk after the link was dropped
+    if (p.code) { // a decode error
+      if (p.code != TOO_BIG) return this.lost(p); // a protocol violation: close the link [MQTT-4.8.0-1]
+      this.emit("error", p);
+      if (p.id) this.write(p.qos + 3, p.id); // PUBACK / PUBREC: the broker must not resend it forever
       return;
     }
-    if (my == gen) { link = l; if (opened) hello(); }
-  }
-
-  function hello() {
-    var w = o.will, u = o.username, pw = o.password; // (lastIn is set by the CONNACK, before keepalive starts)
-    if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
-    write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: ka / 1000,
-      will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
-      password: pw == null ? pw : toBytes(pw) });
-  }
-
-  function reopen() {
-    timer = 0;
-    emit("reconnect");
-    start(); // unless a listener ended the client or connected it already
-  }
-
-
-  // ---- keepalive: one timer, re-armed to the next deadline, nothing done per packet ----
-  function keepalive() {
-    var t = clock.now(), m = Math.min(lastIn, lastOut);
-    timer = 0;
-    if (t - lastIn >= ka * 1.5) return lost(err(KEEPALIVE, "link dead"));
-    if (!pingOut && t - m >= ka) { pingOut = 1; send(12); } // PINGREQ
-    if (link) arm(keepalive, Math.max((pingOut ? lastIn + ka / 2 : m) + ka - t, 1));
-  }
-
-  // ---- incoming ----
-  // Both ignore what follows in a chunk after the link was dropped (a second lost() would plan a
-  // second retry).
-  function onDecodeError(e: MqttError) {
-    if (!link) return;
-    if (e.code == TOO_BIG) {
-      fail(e);
-      if (e.id) send(e.qos + 3, e.id); // PUBACK / PUBREC: the broker must not resend it forever
-    }
-    else lost(e); // a protocol violation: close the link [MQTT-4.8.0-1]
-  }
-
-  function onPacket(p: Packet) {
-    var t = p.type, id = p.id!, r = p.returnCode!, m: Msg, i: number, e: MqttError | null = null, s: any;
-    if (!link) return;
-    lastIn = clock.now();
-    pingOut = 0;
-    if (!on) {
-      if (t != 2) return lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
-      if (!r) return up(p);
-      e = err(REFUSED, "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
-      e.returnCode = r;
-      return lost(e);
-    }
-    if (t == 3) { // PUBLISH
-      r = p.qos!; // read before delivery: handlers see the reused packet object
-      // QoS 2: the id is held until PUBREL, so a resent message is delivered once
-      if (r < 2) deliver(p);
-      else if (!rcvd[id]) {
-        // bounded: a broker that never sends PUBREL must not eat the device's RAM
-        if (held > 63) return lost(err(QUEUE_FULL, "over 64 QoS 2 awaiting PUBREL", t));
-        held++;
-        rcvd[id] = 1;
-        deliver(p);
+    this.li = this.k.now();
+    this.pg = 0;
+    if (t == 3 && this.connected) { // PUBLISH
+      // read before delivery: handlers see the reused packet object
+      r = p.qos;
+      m = p.topic;
+      l = p.payload;
+      // QoS 2: the id is held until PUBREL, so a resent message is delivered once; bounded: a broker
+      // that never sends PUBREL must not eat the device's RAM
+      if (r == 2 && this.r[id]) e = p; // a resent QoS 2 message: PUBREC again, no delivery
+      else if (r == 2) {
+        if (this.hd > 63) return this.lost(err(QUEUE_FULL, "over 64 QoS 2 awaiting PUBREL", t));
+        this.hd++;
+        this.r[id] = 1;
       }
-      if (r) send(r + 3, id); // PUBACK, PUBREC
+      if (!e) {
+        this.emit("message", m, l, p);
+        for (i = 0; i < this.h.length; i += 2) if (matches(this.h[i], m as any)) this.call(this.h[i + 1], m, l, p);
+      }
+      if (r) this.write(r + 3, id); // PUBACK, PUBREC
+    } else if (!this.connected) {
+      if (t != 2) return this.lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
+      if ((r = p.returnCode) > 0) {
+        e = err(REFUSED, "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
+        e.returnCode = r;
+        return this.lost(e);
+      }
+      // accepted: restore the session, then send what waited
+      l = [];
+      this.arm(this.ka && 2, this.ka); // the CONNACK deadline cleared; keepalive from now
+      this.connected = true;
+      this.ua = this.lo = this.li;
+      for (i = 0; i < this.a.length; i++) this.write(this.a[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
+      if (!p.sessionPresent) {
+        this.r = {};
+        this.hd = 0;
+        for (i in this.sb) l.push({ topic: i, qos: this.sb[i] });
+        if (l.length) {
+          this.a.push(m = { type: 8, subs: l, id: this.nid() });
+          this.write(m);
+        }
+      }
+      for (i = 0; i < this.f.length; i++) {
+        // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
+        m = this.f[i];
+        m.dup = p.sessionPresent;
+        m.rel ? this.write(6, m.id) : this.write(m);
+      }
+      if (!this.lk) return; // a write failed: lost() ran, no `connect`
+      this.emit("connect", p);
+      this.flush();
     } else if (t == 6) { // PUBREL
-      if (rcvd[id]) held--;
-      delete rcvd[id];
-      send(7, id); // PUBCOMP
+      if (this.r[id]) this.hd--;
+      delete this.r[id];
+      this.write(7, id); // PUBCOMP
     } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
-      m = infl[i = find(infl, id)];
+      for (l = this.f, i = 0; i < l.length && l[i].id != id; i++);
+      m = l[i];
       if (t == 5) {
-        if (m && m.qos! > 1) m.rel = true;
-        send(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
+        if (m && m.qos! > 1) m.rel = 1;
+        this.write(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
       } else if (m && (t == 4) == (m.qos == 1)) {
-        infl.splice(i, 1);
-        safe(m.cb, null);
-        flush();
+        l.splice(i, 1);
+        this.call(m.cb, null);
+        this.flush();
       }
-    } else if ((t | 2) == 11 && (m = acks[i = find(acks, id)]) && m.type == t - 1) { // SUBACK, UNSUBACK answering its own request
-      acks.splice(i, 1);
+    } else if ((t | 2) == 11) { // SUBACK, UNSUBACK: answering its own request
+      for (l = this.a, i = 0; i < l.length && l[i].id != id; i++);
+      if (!(m = l[i]) || m.type != t - 1) return;
+      l.splice(i, 1);
       if (t < 10) {
         // the granted list is the request's list, each QoS replaced by the broker's answer
         for (i = 0; i < m.subs!.length; i++) {
-          s = m.subs![i];
-          r = p.granted![i];
-          if (r < 3) subs[s.topic] = s.qos; // else 128 (or missing): refused
-          else { handler(s.topic); e = err(SUBACK_REFUSED, "SUBACK refused " + s.topic, t); }
-          s.qos = r;
+          l = m.subs![i];
+          r = p.granted[i];
+          if (r < 3) this.sb[l.topic] = l.qos; // else 128 (or missing): refused, and its handler dropped
+          else {
+            for (id = 0; id < this.h.length && this.h[id] != l.topic; id += 2);
+            this.h.splice(id, 2);
+            e = err(SUBACK_REFUSED, "SUBACK refused " + l.topic, t);
+          }
+          l.qos = r;
         }
-        report(m.cb, e, m.subs);
+        m.cb ? this.call(m.cb, e, m.subs) : e && this.emit("error", e);
       } else {
         // the broker answers in order: a SUBACK that arrived after unsubscribe() must not renew these
-        for (i = 0; i < m.topics!.length; i++) delete subs[m.topics![i]];
-        safe(m.cb, null);
+        for (i = 0; i < m.topics!.length; i++) delete this.sb[m.topics![i]];
+        this.call(m.cb, null);
       }
     }
-  }
+  },
 
-  function deliver(p: Packet) {
-    var t = p.topic!, b = p.payload, i = 0;
-    emit("message", t, b, p);
-    for (; i < handlers.length; i += 2) if (matches(handlers[i], t)) safe(handlers[i + 1], t, b, p);
-  }
-
-  // CONNACK accepted: restore the session, then send what waited.
-  function up(p: Packet) {
-    var i: any, f: any = [], m: Msg, sp = p.sessionPresent;
-    arm(ka && keepalive, ka); // the CONNACK deadline cleared; keepalive from now
-    c.connected = on = true;
-    upAt = lastOut = clock.now();
-    for (i = 0; i < acks.length; i++) write(acks[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
-    if (!sp) {
-      rcvd = {};
-      held = 0;
-      for (i in subs) f.push({ topic: i, qos: subs[i] });
-      if (f.length) request({ type: 8, subs: f });
+  // ---- events and callbacks: an exception in application code never breaks the state machine ----
+  // (what an `error` listener throws is dropped rather than looping)
+  emit: function (ev: string, a?: any, b?: any, x?: any) {
+    for (var l = this.L[ev], i = 0; l && i < l.length; i++) {
+      try { l[i](a, b, x); } catch (e) { if (ev != "error") this.emit("error", err(HANDLER, "handler threw: " + ((e as any) && (e as any).message || e))); }
     }
-    for (i = 0; i < infl.length; i++) {
-      // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
-      m = infl[i];
-      m.dup = sp;
-      if (m.rel) send(6, m.id); else write(m);
-    }
-    if (!link) return; // a write failed: lost() ran, no `connect`
-    emit("connect", p);
-    flush();
-  }
+  },
+  call: function (fn?: Function, a?: any, b?: any, x?: any) {
+    if (fn) try { fn(a, b, x); } catch (e) { this.emit("error", err(HANDLER, "handler threw: " + ((e as any) && (e as any).message || e))); }
+  },
 
   // ---- outgoing ----
-  function newId() {
-    do nid = nid % 65535 + 1; while (infl[find(infl, nid)] || acks[find(acks, nid)]);
-    return nid;
-  }
+  // a packet; or, given a type number (and maybe an id), a packet of only that (acks, PINGREQ,
+  // DISCONNECT) from the scratch object
+  write: function (p: any, id?: number) {
+    if (!p.type) { this.sc.type = p; this.sc.id = id; p = this.sc; }
+    if (this.lk) try { this.lk.write(encode(p)); this.lo = this.k.now(); } catch (e) { this.lost(err(TRANSPORT, "write: " + ((e as any) && (e as any).message || e))); }
+  },
 
-  function request(p: Msg) {
-    p.id = newId();
-    acks.push(p);
-    if (on) write(p);
-  }
-
-  function send1(m: Msg) {
-    var cb = m.cb;
-    if (m.qos) { m.id = newId(); infl.push(m); write(m); }
-    else {
-      write(m);
+  // Send `m` now; without `m`, send what waits while the link and maxInflight allow.
+  flush: function (m?: Msg) {
+    var q = this.q, cb: any;
+    if (m) {
+      if (m.qos) { m.id = this.nid(); this.f.push(m); this.write(m); return; }
+      cb = m.cb;
+      this.write(m);
       m.payload = m.cb = 0 as any; // keep no payload alive in the reused object
-      safe(cb, link ? null : err(TRANSPORT, "not sent: link lost"));
+      this.call(cb, this.lk ? null : err(TRANSPORT, "not sent: link lost"));
     }
-  }
-
-  function flush() {
-    while (on && outq.length && (!outq[0].qos || infl.length < imax)) {
-      queuedBytes -= outq[0].n!;
-      send1(outq.shift()!);
+    else while (this.connected && q.length && (!q[0].qos || this.f.length < this.im)) {
+      this.qb -= q[0].n!;
+      this.flush(q.shift());
     }
-  }
+  },
 
-  // Bounded queue: make room by dropping the oldest QoS 0 messages; never drop a queued QoS 1/2
-  // message for a new one (the new one is refused instead). Every drop is reported.
-  function enqueue(m: Msg) {
-    for (var i: number, d: Msg, e: MqttError; outq.length >= qmax || queuedBytes + m.n! > qbytes; ) {
-      for (i = 0; (d = outq[i]) && d.qos; i++);
-      if (d && m.n! <= qbytes) { outq.splice(i, 1); queuedBytes -= d.n!; }
-      else d = m; // no QoS 0 to drop, or too big for any room: refuse it alone
-      e = err(QUEUE_FULL, "queue full: dropped " + d.topic);
-      e.dropped = d.topic;
-      fail(e);
-      safe(d.cb, e);
-      if (d == m) return;
+  // the next packet id not in use by an outgoing message or request
+  nid: function () {
+    for (var busy = 1, i: number, l: Msg[]; busy; ) {
+      this.n = this.n % 65535 + 1;
+      busy = 0;
+      for (l = this.f, i = 0; i < l.length; i++) if (l[i].id == this.n) busy = 1;
+      for (l = this.a, i = 0; i < l.length; i++) if (l[i].id == this.n) busy = 1;
     }
-    outq.push(m);
-    queuedBytes += m.n!;
-  }
+    return this.n;
+  },
 
-  var upAt: number, lastOut: number, opened: any,
-    // every incoming PUBLISH is decoded into one object: `packet` in message events is valid during the call
-    dec = createDecoder(o.maxPacketSize || DEFAULTS.maxPacketSize, onPacket, onDecodeError, { type: 3 });
-  return c;
+  // ---- the link ----
+  // Open a link (unless one is open or coming, or end() was called); `open` 1: the link is open, say CONNECT.
+  start: function (open?: number) {
+    var o = this.o, ev: Ev, l: Link, w = o.will, u = o.username, pw = o.password;
+    if (open) {
+      // (li is set by the CONNACK, before keepalive starts)
+      if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
+      return this.write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: this.ka / 1000,
+        will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
+        password: pw == null ? pw : toBytes(pw) });
+    }
+    if (this.lk || this.tm || this.e) return;
+    this.ev = ev = Object.create(EV);
+    ev.c = this;
+    this.op = 0;
+    resetDecoder(this);
+    this.arm(1, o.connectTimeout || D.CONNECT_TIMEOUT);
+    try {
+      l = this.t(o.host || "localhost", o.port || D.PORT, ev);
+    } catch (e) {
+      if (this.ev == ev) this.lost(err(TRANSPORT, "connect: " + ((e as any) && (e as any).message || e)));
+      return;
+    }
+    if (this.ev == ev) { this.lk = l; if (this.op) this.start(1); }
+  },
+
+  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
+  lost: function (e?: MqttError) {
+    var was = this.connected, rc = this.rc, min = rc.min || D.RECONNECT_MIN, max = rc.max || D.RECONNECT_MAX, d: number;
+    this.ev = 0;
+    this.arm(0);
+    if (this.lk) try { this.lk.close(); } catch (x) {}
+    this.lk = 0;
+    this.connected = false;
+    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
+    if (!this.e && rc) {
+      if (was && this.k.now() - this.ua >= (rc.stable || D.RECONNECT_STABLE)) this.at = 0;
+      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
+      // (refusals 4, 5) wait the max
+      d = Math.min(max, min * Math.pow(2, ++this.at));
+      this.arm(3, e && e.returnCode! > 3 ? max : min + (this.o.random || Math.random)() * (d - min));
+    }
+    if (e) this.emit("error", e);
+    this.emit("close");
+    if (was) this.emit("offline");
+  },
+
+  // The one timer: the CONNACK deadline, then keepalive; or the retry. Never two at once.
+  arm: function (w: number, ms?: number) {
+    this.k.clearTimer(this.tm);
+    this.tw = w;
+    this.tm = w && this.k.setTimer(this.fi, ms!);
+  },
+} as ThisType<State> & Partial<State>;
+
+/** A new client (the constructor, for TypeScript callers that prefer a function). */
+export function createClient(o: ClientOptions, transport?: Transport, clock?: Clock): Client {
+  return new (Client as any)(o, transport, clock);
 }

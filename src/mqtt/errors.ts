@@ -1,6 +1,7 @@
 // The error-code table. Every error the library reports is a value { code, message, ... } with one of
 // these codes: callers switch on `code`, people read `message`. Never thrown across the public API.
-// One constant per code (modules use these: a short name each in the bundle), and the table of them.
+// One constant per code (the build writes each where it is used: esbuild inlines exported constants, so
+// none is a string held in the device's RAM), and the table of them.
 /** a packet broke a rule of MQTT 3.1.1; message cites the [MQTT-x.x.x-y] id */
 export const MALFORMED = "EMALFORMED";
 /** an incoming packet announced more than maxPacketSize bytes; it was skipped */
@@ -24,6 +25,14 @@ export const HANDLER = "EHANDLER";
 
 export const E = { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER } as const;
 
+/** The table, made when it is asked for (the core exports it as a getter: a table held by the module
+ *  would be about 40 blocks of an ESP8266's 1,600). */
+export function codeTable(): typeof E {
+  return { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER };
+}
+
+export type Code = typeof E[keyof typeof E];
+
 export interface MqttError {
   code: string;
   message: string;
@@ -32,7 +41,7 @@ export interface MqttError {
   [k: string]: any;
 }
 
-export function err(code: string, message: string, type?: number): MqttError {
+export function err(code: Code, message: string, type?: number): MqttError {
   return { code: code, message: message, type: type };
 }
 

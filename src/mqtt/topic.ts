@@ -1,6 +1,6 @@
 // Topic names and filters: validation and matching (MQTT 3.1.1 section 4.7). Char codes, not charAt:
 // no string made per character.
-import { encodeUtf8 } from "./utf8";
+import { SPECIAL, toBytes } from "./utf8";
 
 /** null when valid, else the spec rule it breaks ("4.7.3-1": the [MQTT-4.7.3-1] id without its prefix).
  *  `s` is a JS string (not UTF-8 bytes). */
@@ -8,7 +8,10 @@ export function validTopic(s: string, filter: any): string | null {
   var i = 0, n = s.length, c: number;
   if (!n) return "4.7.3-1"; // empty
   // at most 3 bytes a UTF-16 unit: only long strings need encoding to be measured
-  if (n > 21845 && encodeUtf8(s).length > 65535) return "4.7.3-3";
+  if (n > 21845 && toBytes(s).length > 65535) return "4.7.3-3";
+  // the common case, in one built-in test (names are checked for every message both ways): no NUL,
+  // no wildcard (nor anything above 0x7F, which is fine, and looked at below)
+  if (!SPECIAL.test(s)) return null;
   if (~s.indexOf("\0")) return "4.7.3-2";
   for (; i < n; i++) if (((c = s.charCodeAt(i)) | 8) == 43) { // + or #
     if (!filter) return "3.3.2-2"; // no wildcard in a name
@@ -21,6 +24,7 @@ export function validTopic(s: string, filter: any): string | null {
 /** Does topic name `t` match filter `f`? Both valid. `+`/`#` at the first level skip `$` topics [MQTT-4.7.2-1]. */
 export function matches(f: string, t: string): boolean {
   var i = 0, j = 0, c: number;
+  if (f == t) return true; // a filter without wildcards, or the same text
   if (t.charCodeAt(0) == 36 && (f.charCodeAt(0) | 8) == 43) return false;
   for (;;) {
     c = f.charCodeAt(i++);
