@@ -48,8 +48,15 @@
 //   - Unknown host names throw "Unable to locate host" (names: "localhost" + option `hosts`).
 //   - ESP boards with WiFi down: connect() prints "ERROR: Not connected to the internet" and returns a
 //     socket that never opens (what Espruino's networkGetFromVarIfOnline does).
-//   - require("tls") (esp32, espruino-linux): the same over Node TLS; {ca, cert, key} are PEM strings; the
-//     server is verified only when `ca` is given. A handshake failure emits "error" {code:-13} then "close".
+//   - require("tls") (esp32, espruino-linux): the same over Node TLS. {ca, cert, key} are taken as Espruino
+//     takes them (libs/network/network.c, its mbedtls has no PEM parser): DER bytes (a binary string, a
+//     Uint8Array/ArrayBuffer, or a function returning one); PEM or anything else that is not DER THROWS
+//     "HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format" ('cert'; for the key
+//     "... mbedtls_pk_parse_key: Invalid format") from connect(), as there; a string of at most 100 chars
+//     is a file name (fs `files`; missing: "WARNING: File ... not found", throws "Could not open file :
+//     UNKNOWN"). The server is NEVER verified (Espruino runs mbedtls with MBEDTLS_SSL_VERIFY_NONE): a wrong
+//     CA connects. A handshake failure emits "error" {code:-13} then "close". Not emulated: Espruino
+//     calls the connect callback at the TCP connect, before the handshake, and sends SNI "mbed TLS Server 1".
 // WiFi (esp32, esp8266 only; require("Wifi") throws "Module Wifi not found" on espruino-linux): connect,
 //   disconnect, getIP, getDetails, getStatus, save, setHostname..., events associated/connected/
 //   disconnected. The station keeps retrying once connect() was called, as the SDK does. Host control:
@@ -92,6 +99,7 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emsc
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { readFileSync } from "node:fs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { ALLOC_EXPORTS, allocCountingWasm } from "./wasm-alloc";
 
 export type BoardName = "espruino-linux" | "esp32" | "esp8266";
@@ -209,6 +217,28 @@ function procListening(ip: string, port: number): boolean | null {
     }
   }
   return seen ? false : null;
+}
+/** Espruino's ssl_load_cacert / ssl_load_owncert / ssl_load_key (libs/network/network.c): its mbedtls has no PEM
+ *  parser, so ca/cert/key must be DER. Returns the error tls.connect() throws there, or the material as PEM
+ *  for Node. A cert without a key is parsed but not presented (mbedtls_ssl_conf_own_cert needs the key). */
+function tlsMaterial(o: { ca?: string; cert?: string; key?: string; servername?: string }): string | { ca?: string; cert?: string; key?: string; servername?: string } {
+  const r: { ca?: string; cert?: string; key?: string; servername?: string } = { servername: o.servername };
+  for (const k of ["ca", "cert"] as const) {
+    if (o[k] == null) continue;
+    const b = Buffer.from(o[k]!, "latin1");
+    if (!b.length) return `HTTPS init failed! mbedtls_x509_crt_parse of '${k}': -0x1`;
+    try { if (b[0] === 0x30) r[k] = new X509Certificate(b).toString(); } catch {}
+    if (!r[k]) return `HTTPS init failed! mbedtls_x509_crt_parse of '${k}': Invalid format`;
+  }
+  if (o.key != null) {
+    const b = Buffer.from(o.key, "latin1");
+    if (!b.length) return "HTTPS init failed! mbedtls_pk_parse_key: -0x1";
+    if (b[0] === 0x30) for (const type of ["pkcs8", "pkcs1", "sec1"] as const) {
+      try { r.key = createPrivateKey({ key: b, format: "der", type }).export({ type: "pkcs8", format: "pem" }) as string; break; } catch {}
+    }
+    if (!r.key) return "HTTPS init failed! mbedtls_pk_parse_key: Invalid format";
+  }
+  return r;
 }
 const isLoopback = (ip: string) => /^127\./.test(ip);
 const isIPv4 = (s: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s);
@@ -402,11 +432,29 @@ function connect(kind, o, cb) {
   s = new Socket(id);
   s.__s.cb = cb || null;
   r = H.connect(kind, id, "" + (o.host || "localhost"), +(o.port || (kind == "tls" ? 443 : 80)),
-    kind == "tls" ? JSON.stringify({ ca: o.ca, cert: o.cert, key: o.key, servername: o.servername }) : "");
+    kind == "tls" ? JSON.stringify({ ca: certVar(o.ca), cert: certVar(o.cert), key: certVar(o.key), servername: o.servername }) : "");
   if (r == "offline") { s.__s.dead = true; H.log("ERROR: Not connected to the internet"); return s; }
   if (r) throw new Error(r);
   socks[id] = s;
   return s;
+}
+// what Espruino's decode_certificate_var (libs/network/network.c) hands mbedtls for ca/cert/key: a function's
+// result; a string of at most 100 chars is a FILE NAME (the file's PEM body, base64-decoded); else the bytes
+function certVar(v) {
+  var s, i, j;
+  if (v === undefined) return undefined;
+  if (typeof v == "function") v = v();
+  else if (typeof v == "string" && v.length <= 100) {
+    s = H.fs("r", v);
+    if (s === undefined) { H.log("WARNING: File " + JSON.stringify(v) + " not found"); throw new Error("Could not open file : UNKNOWN"); }
+    s = bytesToStr(s);
+    i = s.indexOf("\\n");
+    j = s.indexOf("-", i + 1);
+    return b64dec(s.substring(i + 1, j < 0 ? s.length : j));
+  }
+  if (v instanceof ArrayBuffer) return bytesToStr(v);
+  if (isView(v)) return bytesToStr(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+  return "" + v;
 }
 function sockOpen(id) {
   var s = socks[id], cb;
@@ -551,7 +599,8 @@ G.btoa = function (s) {
   }
   return o;
 };
-G.atob = function (s) {
+G.atob = b64dec;
+function b64dec(s) {
   var o = "", b = 0, bits = 0, i, v;
   s = ("" + s).replace(/=+$/, "");
   for (i = 0; i < s.length; i++) {
@@ -1369,11 +1418,13 @@ class EspruinoEmu implements Espruino {
     if (!ip) return "Unable to locate host";
     this.stats.connects++;
     if (isLoopback(ip) && procListening(ip, port) === false) { this.stats.refused++; return "Unable to create socket"; }
+    const t = kind === "tls" ? tlsMaterial(opts ? JSON.parse(opts) : {}) : {};
+    if (typeof t === "string") return t;
     const rec: Sock = { id, s: null, open: false, ended: false, gone: false, tls: kind === "tls" };
     let s: net.Socket;
     if (kind === "tls") {
-      const o = opts ? JSON.parse(opts) : {};
-      s = tls.connect({ host: ip, port, ca: o.ca, cert: o.cert, key: o.key, servername: o.servername || (isIPv4(host) ? undefined : host), rejectUnauthorized: !!o.ca });
+      // Espruino never verifies the server (network.c: MBEDTLS_SSL_VERIFY_NONE, "FIXME no cert checking!")
+      s = tls.connect({ host: ip, port, ca: t.ca, cert: t.key && t.cert, key: t.cert && t.key, servername: t.servername || (isIPv4(host) ? undefined : host), rejectUnauthorized: false });
       s.once("secureConnect", () => { rec.open = true; this.push({ k: 2, a: id }); });
     } else {
       s = net.connect({ host: ip, port });

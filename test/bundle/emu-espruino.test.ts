@@ -1,9 +1,12 @@
 // The Espruino emulation itself (emu/espruino.ts): each trap it promises, checked, so the
 // bundle tests that rely on it prove what they claim.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createServer, Server, Socket } from "node:net";
+import { createServer as createTlsServer, TLSSocket } from "node:tls";
+import { readFileSync, rmSync } from "node:fs";
 import { createEspruino, Espruino } from "../../emu/espruino";
 import { freePort } from "../helpers/mosquitto";
+import { makeTestCerts, TestCerts } from "../helpers/certs";
 
 let emu: Espruino | null = null;
 const servers: Server[] = [];
@@ -153,6 +156,71 @@ describe("net", () => {
     emu.dropConnections();
     await emu.runUntil(() => emu!.eval("ev.length") > 0, 3000, "close after drop");
     expect(emu.eval("ev")).toEqual(["close"]);
+  });
+});
+
+// Espruino 2v29 (libs/network/network.c + its mbedtls, built without a PEM parser), observed on the Linux
+// build: PEM (with or without a trailing NUL) throws from tls.connect; DER as a binary string, a Uint8Array
+// or a function's result connects; a short string is a file name; the server is never verified.
+describe("tls", () => {
+  let certs: TestCerts;
+  const b64 = (pem: string) => pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  /** a TLS echo-less server that answers "hi" and records the client certificate's CN */
+  async function tlsServer(requestCert = false) {
+    certs ??= makeTestCerts();
+    const peers: string[] = [];
+    const srv = createTlsServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile), ca: certs.ca, requestCert, rejectUnauthorized: false },
+      (s: TLSSocket) => { peers.push((s.getPeerCertificate() as any)?.subject?.CN || ""); s.on("error", () => {}); s.write("hi"); });
+    servers.push(srv as any);
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    return { port: (srv.address() as any).port as number, peers };
+  }
+  /** tls.connect with `opts` (VM source) in the VM: the message it throws, or "" when it connected and got "hi" */
+  async function attempt(port: number, opts: string) {
+    emu!.eval(`var got = "", thrown = null; try { require("tls").connect({host: "127.0.0.1", port: ${port}, ${opts}}, function () {})
+      .on("data", function (d) { got += d; }); } catch (e) { thrown = e.message; }`);
+    if (emu!.eval("thrown") !== null) return emu!.eval("thrown");
+    await emu!.runUntil(() => emu!.eval("got") === "hi", 5000, "TLS data");
+    return "";
+  }
+  afterAll(() => { if (certs) rmSync(certs.dir, { recursive: true, force: true }); });
+
+  it("PEM is refused as Espruino's mbedtls refuses it: connect() throws", async () => {
+    const srv = await tlsServer();
+    emu = await createEspruino();
+    emu.eval(`var CA = ${JSON.stringify(certs.ca)}, CERT = ${JSON.stringify(certs.clientCert)}, KEY = ${JSON.stringify(certs.clientKey)};
+      var DCA = atob("${b64(certs.ca)}"), DCERT = atob("${b64(certs.clientCert)}");`);
+    expect(await attempt(srv.port, "ca: CA")).toBe("HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format");
+    expect(await attempt(srv.port, `ca: CA + "\\0"`)).toBe("HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format");
+    expect(await attempt(srv.port, "ca: DCA, cert: CERT, key: KEY")).toBe("HTTPS init failed! mbedtls_x509_crt_parse of 'cert': Invalid format");
+    expect(await attempt(srv.port, "ca: DCA, cert: DCERT, key: KEY")).toBe("HTTPS init failed! mbedtls_pk_parse_key: Invalid format");
+  });
+
+  it("a string of at most 100 chars is a file name: a PEM file is read and decoded (Linux), a missing one throws", async () => {
+    const srv = await tlsServer();
+    emu = await createEspruino({ files: { "/etc/mqtt/ca.pem": certs.ca } });
+    expect(await attempt(srv.port, `ca: "/etc/mqtt/ca.pem"`)).toBe("");
+    expect(await attempt(srv.port, `ca: "ca.pem"`)).toBe("Could not open file : UNKNOWN");
+    expect(emu.console).toContain('WARNING: File "ca.pem" not found');
+  });
+
+  it("DER is accepted (binary string, Uint8Array, a function's result); the server is not verified", async () => {
+    const srv = await tlsServer();
+    emu = await createEspruino();
+    emu.eval(`var DCA = atob("${b64(certs.ca)}"), WRONG = atob("${b64(certs.wrongCa)}");`);
+    expect(await attempt(srv.port, "ca: DCA")).toBe("");
+    expect(await attempt(srv.port, "ca: E.toUint8Array(DCA)")).toBe("");
+    expect(await attempt(srv.port, "ca: function () { return DCA; }")).toBe("");
+    expect(await attempt(srv.port, "ca: WRONG")).toBe(""); // Espruino runs mbedtls with MBEDTLS_SSL_VERIFY_NONE
+    expect(emu.warnings).toEqual([]);
+  });
+
+  it("a DER client certificate and key are presented", async () => {
+    const srv = await tlsServer(true);
+    emu = await createEspruino();
+    emu.eval(`var DCERT = atob("${b64(certs.clientCert)}"), DKEY = atob("${b64(certs.clientKey)}");`);
+    expect(await attempt(srv.port, "cert: DCERT, key: DKEY")).toBe("");
+    expect(srv.peers).toEqual(["client"]);
   });
 });
 
