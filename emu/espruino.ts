@@ -20,6 +20,12 @@
 //   - `e instanceof Error` is false and `new TypeError().name` is undefined (Error wrapper, names deleted).
 //   - Map, Set, WeakMap, WeakSet, WeakRef, FinalizationRegistry, Symbol, Proxy, Reflect, BigInt,
 //     Object.freeze, Array.from, Array.of, String.raw, String.fromCodePoint are removed.
+//   - espruino-linux (Espruino's Linux builds have ESPR_UNICODE_SUPPORT; the ESP builds do not):
+//     `s.charAt(i)` of a byte 0x80..0xFF returns a UTF-8 string there, and `x += it` or concat() appends
+//     its 2 UTF-8 bytes (0x82 -> C2 82), while `"a" + it` does not. Here charAt returns those 2 bytes (so
+//     += behaves as there; its length is 2, not 1) and a warning is recorded. `s[i]` does the same on
+//     Espruino and is NOT emulated; nor are "\u0080".."\u00ff" escapes in literals (UTF-8 strings there:
+//     E.toUint8Array gives 2 bytes each; "\x80" escapes are bytes).
 //   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). ../shared/tools/bundle-check.mjs checks
 //     that statically (test/bundle/gate.test.ts).
 // Timers: setTimeout/setInterval/clearTimeout/clearInterval/changeInterval with Espruino's rules: ids are
@@ -764,6 +770,17 @@ if (H.strict) {
     var FE = function Error(m) { return arguments.length ? new RError(m) : new RError(); };
     FE.prototype = {};
     G.Error = FE;
+    // Linux builds have ESPR_UNICODE_SUPPORT: charAt of a byte 0x80..0xFF returns a UTF-8 string, and
+    // appending it (s += c, concat) adds its 2 UTF-8 bytes: the result of charAt here is those bytes
+    if (board == "espruino-linux") {
+      var charAt = SP.charAt;
+      hide(SP, "charAt", function charAt_(i) {
+        var c = charAt.call(this, i), n = c.charCodeAt(0);
+        if (!(n >= 128 && n < 256)) return c;
+        H.warn("charAt() of a byte >= 0x80 gives a UTF-8 string on Espruino's Linux builds: s += it appends 2 bytes (0x82 -> 0xC2 0x82); use substr(i, 1) or charCodeAt(i)");
+        return fcc(192 | n >> 6, 128 | n & 63);
+      });
+    }
     names = ["Map", "Set", "WeakMap", "WeakSet", "WeakRef", "FinalizationRegistry", "Symbol", "Proxy", "Reflect", "BigInt", "BigInt64Array", "BigUint64Array", "AggregateError"];
     for (i = 0; i < names.length; i++) delete G[names[i]];
     delete Object.freeze;

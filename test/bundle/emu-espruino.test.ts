@@ -44,6 +44,19 @@ describe("language traps", () => {
     expect(emu.eval("new Error('m').message")).toBe("m");
   });
 
+  // observed on Espruino 2v29 for Linux (ESPR_UNICODE_SUPPORT): h = ""; h += d.charAt(0) gives C2 82 for 0x82
+  it("espruino-linux: charAt of a byte >= 0x80 appends as its 2 UTF-8 bytes (a warning); substr does not; ESP builds neither", async () => {
+    const code = `var d = String.fromCharCode(0x82, 0x41, 0xff), h = ""; h += d.charAt(0); h += d.charAt(1); h += d.substr(2, 1);
+      var r = []; for (var i = 0; i < h.length; i++) r.push(h.charCodeAt(i)); r`;
+    emu = await createEspruino();
+    expect(emu.eval(code)).toEqual([0xc2, 0x82, 0x41, 0xff]);
+    expect(emu.warnings).toEqual([expect.stringMatching(/^charAt\(\) of a byte >= 0x80 gives a UTF-8 string/)]);
+    emu.dispose();
+    emu = await createEspruino({ board: "esp32" });
+    expect(emu.eval(code)).toEqual([0x82, 0x41, 0xff]);
+    expect(emu.warnings).toEqual([]);
+  });
+
   it("strict: false keeps QuickJS as it is", async () => {
     emu = await createEspruino({ strict: false });
     expect(emu.eval("[typeof Map, typeof Array.prototype.slice]")).toEqual(["function", "function"]);
