@@ -26,6 +26,10 @@
 //     += behaves as there; its length is 2, not 1) and a warning is recorded. `s[i]` does the same on
 //     Espruino and is NOT emulated; nor are "\u0080".."\u00ff" escapes in literals (UTF-8 strings there:
 //     E.toUint8Array gives 2 bytes each; "\x80" escapes are bytes).
+//   - typed arrays' subarray(begin, end) does not clamp `end` to the length (Espruino 2v29): the view is
+//     end - begin long; past the data it reads 0 (writes there are dropped), and E.toString/E.toUint8Array
+//     of it never return. Here: a warning, a real view while it stays inside the ArrayBuffer, else a copy
+//     (reads 0 past the data; writes to it are not shared) that E.toString/E.toUint8Array throw on.
 //   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). ../shared/tools/bundle-check.mjs checks
 //     that statically (test/bundle/gate.test.ts).
 // Timers: setTimeout/setInterval/clearTimeout/clearInterval/changeInterval with Espruino's rules: ids are
@@ -265,7 +269,7 @@ function own(o, k) { return hasOwn.call(o, k); }
 function bytesToStr(ab) {
   var u = new U8(ab), n = u.length, s = "", i;
   if (n <= 1024) return fcc.apply(null, u);
-  for (i = 0; i < n; i += 1024) s += fcc.apply(null, u.subarray(i, i + 1024));
+  for (i = 0; i < n; i += 1024) s += fcc.apply(null, u.subarray(i, Math.min(i + 1024, n)));
   return s;
 }
 function strToBuf(s, what) {
@@ -281,6 +285,7 @@ function strToBuf(s, what) {
   }
   return u.buffer;
 }
+var PAST = "subarray(begin, end) with end past the array's length: Espruino does not clamp end (the view is end - begin long, reads 0 past the data, and E.toString of it never returns): clamp it";
 function kindOf(d) { return d instanceof ArrayBuffer ? "ArrayBuffer" : isView(d) ? "Uint8Array" : RArray.isArray(d) ? "Array" : typeof d; }
 function asText(d) {
   if (d instanceof ArrayBuffer) return ajoin.call(new U8(d), ",");
@@ -295,6 +300,7 @@ function flatBytes(args, out) {
     if (typeof d == "string") for (j = 0; j < d.length; j++) out.push(d.charCodeAt(j) & 255);
     else if (typeof d == "number" || typeof d == "boolean") out.push(+d & 255);
     else if (d instanceof ArrayBuffer) flatBytes([new U8(d)], out);
+    else if (d && d.__past) { H.warn(PAST); throw new Error("E.toString/E.toUint8Array of a subarray past its data: Espruino never returns from that"); }
     else if (d && typeof d.length == "number") { for (j = 0; j < d.length; j++) flatBytes([d[j]], out); }
     else if (d && typeof d == "object" && d.data !== undefined) { n = d.count === undefined ? 1 : d.count; for (j = 0; j < n; j++) flatBytes([d.data], out); }
   }
@@ -781,6 +787,26 @@ if (H.strict) {
         return fcc(192 | n >> 6, 128 | n & 63);
       });
     }
+    // typed arrays: subarray does not clamp (jswrap_arraybufferview_subarray): the view is end - begin long
+    // even past the data. Within the ArrayBuffer it is a real view (it reads the bytes after this one's);
+    // past the buffer Espruino reads 0 and drops writes: here a copy, marked, with a warning
+    var TA = Object.getPrototypeOf(U8.prototype), tsub = TA.subarray;
+    hide(TA, "subarray", function subarray(b, e) {
+      var n = this.length, z = this.BYTES_PER_ELEMENT, C = this.constructor, r, k;
+      b = +b || 0; b = b < 0 ? Math.ceil(b) : Math.floor(b);
+      e = typeof e == "number" ? (e < 0 ? Math.ceil(e) : Math.floor(e)) : n;
+      if (b < 0) b += n;
+      if (e < 0) e += n;
+      if (e < 0) e = 0;
+      if (b > e) b = e = 0;
+      if (e <= n) return tsub.call(this, b, e);
+      H.warn(PAST);
+      if (b >= 0 && this.byteOffset + e * z <= this.buffer.byteLength) return new C(this.buffer, this.byteOffset + b * z, e - b);
+      r = new C(e - b);
+      for (k = Math.max(b, 0); k < n; k++) r[k - b] = this[k];
+      hide(r, "__past", true);
+      return r;
+    });
     names = ["Map", "Set", "WeakMap", "WeakSet", "WeakRef", "FinalizationRegistry", "Symbol", "Proxy", "Reflect", "BigInt", "BigInt64Array", "BigUint64Array", "AggregateError"];
     for (i = 0; i < names.length; i++) delete G[names[i]];
     delete Object.freeze;

@@ -46,7 +46,8 @@ export function toBytes(p: any): string {
   if (p.length == null) p += ""; // numbers, booleans (no typeof "object": swc would add a Symbol helper)
   if (typeof p == "string") return encodeUtf8(p);
   var out = "", i = 0;
-  // chunks of 200: some engines (mujs) cap apply() arguments
-  for (; i < p.length; i += 200) out += chr.apply(null, p[p.subarray ? "subarray" : "slice"](i, i + 200));
+  // chunks of 200: some engines (mujs) cap apply() arguments. The end is clamped: Espruino's subarray
+  // does not clamp it (a 7-byte array gave 200 bytes, zeros or whatever follows in its buffer)
+  for (; i < p.length; i += 200) out += chr.apply(null, p[p.subarray ? "subarray" : "slice"](i, Math.min(i + 200, p.length)));
   return out;
 }

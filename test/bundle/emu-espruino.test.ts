@@ -57,6 +57,19 @@ describe("language traps", () => {
     expect(emu.warnings).toEqual([]);
   });
 
+  // observed on Espruino 2v29: new Uint8Array(7).subarray(0, 200).length is 200, reading 0 past the data
+  it("typed arrays: subarray does not clamp its end; past the data it reads 0 (a warning), E.toString of it throws", async () => {
+    emu = await createEspruino({ board: "esp8266" });
+    expect(emu.eval(`var u = new Uint8Array([0, 1, 0x7f, 0x80, 0xfe, 0xff, 0]), v = u.subarray(0, 200);
+      [v.length, v[3], v[6], v[7], v[199], String.fromCharCode.apply(null, v).length, u.subarray(2, 4).length, u.subarray(-2).length,
+       u.subarray(5, 3).length, u.subarray(0, -1).length, u.subarray(9, 12).length]`)).toEqual([200, 0x80, 0, 0, 0, 200, 2, 2, 0, 6, 3]);
+    expect(emu.warnings).toEqual([expect.stringMatching(/^subarray\(begin, end\) with end past the array's length/)]);
+    // a view of a bigger buffer: the bytes after it
+    expect(emu.eval(`var b = new Uint8Array([9, 8, 7, 6, 5]), w = new Uint8Array(b.buffer, 1, 2).subarray(0, 4); w[3] = 4; [w.length, w[2], b[4]]`)).toEqual([4, 6, 4]);
+    expect(emu.eval(`var r; try { E.toString(v) } catch (e) { r = e.message } r`)).toMatch(/never returns/);
+    expect(emu.eval(`E.toString(u.subarray(1, 3)) == "\\x01\\x7f"`)).toBe(true);
+  });
+
   it("strict: false keeps QuickJS as it is", async () => {
     emu = await createEspruino({ strict: false });
     expect(emu.eval("[typeof Map, typeof Array.prototype.slice]")).toEqual(["function", "function"]);
