@@ -34,6 +34,8 @@ export interface Network {
   on(ev: string, fn: () => void): void;
 }
 
+/** ca/cert/key: PEM text for Node (the host board); DER bytes as a binary string for Espruino, whose
+ *  mbedtls has no PEM parser (build/config.mjs compiles in what the board takes) */
 export interface TlsOptions { ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean }
 
 export interface Board {

@@ -141,7 +141,8 @@ export function espruinoBoard(name: string, w: Link, tls?: boolean): Board {
     return c == c ? c : null; // NaN where the chip has no sensor
   };
   if (typeof __DS18B20__ == "undefined" || __DS18B20__ || __CUSTOM__) b.onewire = function (p) { return new OneWire(p); };
-  // ca/cert/key are PEM strings; Espruino checks the server against `ca` when given
+  // ca/cert/key are DER binary strings (Espruino's mbedtls refuses PEM). Espruino 2v29 parses `ca` but does
+  // not verify the server with it (libs/network/network.c: MBEDTLS_SSL_VERIFY_NONE)
   if (tls) b.tls = function (o) { return socketTransport(need("tls"), o); };
   return b;
 }

@@ -3,6 +3,7 @@
 // into the bundle as __CONFIG__ (src/app/config.ts describes it). Every mistake fails the build with a
 // message naming the key: unknown keys, missing required fields, wrong types, pins the board does not
 // have, duplicate names, features the board lacks. Secret values never appear in a message.
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,11 +13,13 @@ export const EXAMPLE = join(ROOT, "examples/device.json");
 export const EXAMPLE_SECRETS = join(ROOT, "examples/secrets.example.json");
 
 /** What each board offers the firmware besides pins (boards/pins.json has those). `wifi`: the firmware
- *  joins the network itself (elsewhere the OS does, and the wifi section is not compiled in). */
+ *  joins the network itself (elsewhere the OS does, and the wifi section is not compiled in). `der`: TLS
+ *  material is compiled in as DER bytes (a binary string), not PEM: Espruino's mbedtls is built without
+ *  a PEM parser and refuses PEM ("mbedtls_x509_crt_parse of 'ca': Invalid format"). */
 const BOARDS = {
   esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true },
-  esp32: { wifi: true, tls: true, temperature: true, onewire: true, dht: true },
-  "espruino-linux": { tls: true, temperature: false, onewire: true, dht: true },
+  esp32: { wifi: true, tls: true, der: true, temperature: true, onewire: true, dht: true },
+  "espruino-linux": { tls: true, der: true, temperature: false, onewire: true, dht: true },
   iotjs: { tls: false, temperature: false, onewire: false, dht: false },
   host: { tls: true, temperature: true, onewire: false, dht: false },
 };
@@ -60,6 +63,16 @@ export class ConfigError extends Error {
 export function boardPins(board) {
   const f = join(ROOT, "boards/pins.json");
   return existsSync(f) && JSON.parse(readFileSync(f, "utf8"))[board] || null;
+}
+
+/** The PEM blocks of `text`: [{ type: "CERTIFICATE", der: Buffer, encrypted }] */
+function pemBlocks(text) {
+  const r = [];
+  for (const m of text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)) {
+    const body = m[2].replace(/^[A-Za-z-]+:.*$/gm, ""); // RFC 1421 headers (Proc-Type, DEK-Info) are not base64
+    r.push({ type: m[1], der: Buffer.from(body.replace(/\s+/g, ""), "base64"), encrypted: /ENCRYPTED/.test(m[1] + m[2]) });
+  }
+  return r;
 }
 
 function titled(name) { return name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, " "); }
@@ -140,6 +153,22 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     if (isObj(o) && k in o) { bad(key + k, "is a secret: put it in secrets.json, not in the device config"); delete o[k]; }
   }
 
+  /** a CA, client certificate or key, checked (never echoed); PEM text as given, or for `der` boards the
+   *  DER bytes of its one block as a binary string (what Espruino's tls.connect takes) */
+  function tlsSecret(key, text, isKey) {
+    const l = pemBlocks(text), what = isKey ? "a private key" : "a certificate";
+    if (!l.length) return bad(key, `is not PEM text (-----BEGIN ...-----) nor a path to a PEM file`);
+    for (const b of l) {
+      if (isKey && b.encrypted) return bad(key, "is an encrypted key: the device has no password for it (decrypt it: openssl pkey -in key.pem -out plain.pem)");
+      if (isKey ? !/^(RSA |EC )?PRIVATE KEY$/.test(b.type) : b.type !== "CERTIFICATE") return bad(key, `holds a PEM ${b.type}, expected ${what}`);
+      try { isKey ? createPrivateKey({ key: b.der, format: "der", type: b.type === "PRIVATE KEY" ? "pkcs8" : b.type === "RSA PRIVATE KEY" ? "pkcs1" : "sec1" }) : new X509Certificate(b.der); }
+      catch { return bad(key, `is not ${what} (its PEM does not parse)`); }
+    }
+    if (!caps.der) return text;
+    if (l.length > 1) return bad(key, `holds ${l.length} PEM blocks: board ${board} takes one (Espruino's TLS loads one DER ${isKey ? "key" : "certificate"})`);
+    return l[0].der.toString("latin1");
+  }
+
   if (!isObj(cfg)) throw new ConfigError(["(top level): the config must be a JSON object"]);
   cfg = JSON.parse(JSON.stringify(cfg));
   forbidSecret("wifi.", cfg.wifi, "password");
@@ -181,7 +210,7 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     if (b.tls) {
       if (!caps.tls) bad("broker.tls", `board ${board} has no TLS (use plain MQTT, or an ESP32)`);
       o.tls = {};
-      for (const k of ["ca", "cert", "key"]) if (s[k]) o.tls[k] = s[k];
+      for (const k of ["ca", "cert", "key"]) if (s[k]) o.tls[k] = tlsSecret("secrets.broker." + k, s[k], k === "key");
       if (!!s.cert !== !!s.key) bad("secrets.broker." + (s.cert ? "key" : "cert"), "a client certificate needs both cert and key");
     } else for (const k of ["ca", "cert", "key"]) if (s[k]) bad("secrets.broker." + k, "is set but broker.tls is not true");
     if (b.websocket != null && b.websocket.charAt(0) !== "/") bad("broker.websocket", "must be a path starting with /, like \"/mqtt\"");

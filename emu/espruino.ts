@@ -20,6 +20,16 @@
 //   - `e instanceof Error` is false and `new TypeError().name` is undefined (Error wrapper, names deleted).
 //   - Map, Set, WeakMap, WeakSet, WeakRef, FinalizationRegistry, Symbol, Proxy, Reflect, BigInt,
 //     Object.freeze, Array.from, Array.of, String.raw, String.fromCodePoint are removed.
+//   - espruino-linux (Espruino's Linux builds have ESPR_UNICODE_SUPPORT; the ESP builds do not):
+//     `s.charAt(i)` of a byte 0x80..0xFF returns a UTF-8 string there, and `x += it` or concat() appends
+//     its 2 UTF-8 bytes (0x82 -> C2 82), while `"a" + it` does not. Here charAt returns those 2 bytes (so
+//     += behaves as there; its length is 2, not 1) and a warning is recorded. `s[i]` does the same on
+//     Espruino and is NOT emulated; nor are "\u0080".."\u00ff" escapes in literals (UTF-8 strings there:
+//     E.toUint8Array gives 2 bytes each; "\x80" escapes are bytes).
+//   - typed arrays' subarray(begin, end) does not clamp `end` to the length (Espruino 2v29): the view is
+//     end - begin long; past the data it reads 0 (writes there are dropped), and E.toString/E.toUint8Array
+//     of it never return. Here: a warning, a real view while it stays inside the ArrayBuffer, else a copy
+//     (reads 0 past the data; writes to it are not shared) that E.toString/E.toUint8Array throw on.
 //   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). ../shared/tools/bundle-check.mjs checks
 //     that statically (test/bundle/gate.test.ts).
 // Timers: setTimeout/setInterval/clearTimeout/clearInterval/changeInterval with Espruino's rules: ids are
@@ -48,8 +58,15 @@
 //   - Unknown host names throw "Unable to locate host" (names: "localhost" + option `hosts`).
 //   - ESP boards with WiFi down: connect() prints "ERROR: Not connected to the internet" and returns a
 //     socket that never opens (what Espruino's networkGetFromVarIfOnline does).
-//   - require("tls") (esp32, espruino-linux): the same over Node TLS; {ca, cert, key} are PEM strings; the
-//     server is verified only when `ca` is given. A handshake failure emits "error" {code:-13} then "close".
+//   - require("tls") (esp32, espruino-linux): the same over Node TLS. {ca, cert, key} are taken as Espruino
+//     takes them (libs/network/network.c, its mbedtls has no PEM parser): DER bytes (a binary string, a
+//     Uint8Array/ArrayBuffer, or a function returning one); PEM or anything else that is not DER THROWS
+//     "HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format" ('cert'; for the key
+//     "... mbedtls_pk_parse_key: Invalid format") from connect(), as there; a string of at most 100 chars
+//     is a file name (fs `files`; missing: "WARNING: File ... not found", throws "Could not open file :
+//     UNKNOWN"). The server is NEVER verified (Espruino runs mbedtls with MBEDTLS_SSL_VERIFY_NONE): a wrong
+//     CA connects. A handshake failure emits "error" {code:-13} then "close". Not emulated: Espruino
+//     calls the connect callback at the TCP connect, before the handshake, and sends SNI "mbed TLS Server 1".
 // WiFi (esp32, esp8266 only; require("Wifi") throws "Module Wifi not found" on espruino-linux): connect,
 //   disconnect, getIP, getDetails, getStatus, save, setHostname..., events associated/connected/
 //   disconnected. The station keeps retrying once connect() was called, as the SDK does. Host control:
@@ -92,6 +109,7 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emsc
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { readFileSync } from "node:fs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { ALLOC_EXPORTS, allocCountingWasm } from "./wasm-alloc";
 
 export type BoardName = "espruino-linux" | "esp32" | "esp8266";
@@ -210,6 +228,28 @@ function procListening(ip: string, port: number): boolean | null {
   }
   return seen ? false : null;
 }
+/** Espruino's ssl_load_cacert / ssl_load_owncert / ssl_load_key (libs/network/network.c): its mbedtls has no PEM
+ *  parser, so ca/cert/key must be DER. Returns the error tls.connect() throws there, or the material as PEM
+ *  for Node. A cert without a key is parsed but not presented (mbedtls_ssl_conf_own_cert needs the key). */
+function tlsMaterial(o: { ca?: string; cert?: string; key?: string; servername?: string }): string | { ca?: string; cert?: string; key?: string; servername?: string } {
+  const r: { ca?: string; cert?: string; key?: string; servername?: string } = { servername: o.servername };
+  for (const k of ["ca", "cert"] as const) {
+    if (o[k] == null) continue;
+    const b = Buffer.from(o[k]!, "latin1");
+    if (!b.length) return `HTTPS init failed! mbedtls_x509_crt_parse of '${k}': -0x1`;
+    try { if (b[0] === 0x30) r[k] = new X509Certificate(b).toString(); } catch {}
+    if (!r[k]) return `HTTPS init failed! mbedtls_x509_crt_parse of '${k}': Invalid format`;
+  }
+  if (o.key != null) {
+    const b = Buffer.from(o.key, "latin1");
+    if (!b.length) return "HTTPS init failed! mbedtls_pk_parse_key: -0x1";
+    if (b[0] === 0x30) for (const type of ["pkcs8", "pkcs1", "sec1"] as const) {
+      try { r.key = createPrivateKey({ key: b, format: "der", type }).export({ type: "pkcs8", format: "pem" }) as string; break; } catch {}
+    }
+    if (!r.key) return "HTTPS init failed! mbedtls_pk_parse_key: Invalid format";
+  }
+  return r;
+}
 const isLoopback = (ip: string) => /^127\./.test(ip);
 const isIPv4 = (s: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s);
 
@@ -229,7 +269,7 @@ function own(o, k) { return hasOwn.call(o, k); }
 function bytesToStr(ab) {
   var u = new U8(ab), n = u.length, s = "", i;
   if (n <= 1024) return fcc.apply(null, u);
-  for (i = 0; i < n; i += 1024) s += fcc.apply(null, u.subarray(i, i + 1024));
+  for (i = 0; i < n; i += 1024) s += fcc.apply(null, u.subarray(i, Math.min(i + 1024, n)));
   return s;
 }
 function strToBuf(s, what) {
@@ -245,6 +285,7 @@ function strToBuf(s, what) {
   }
   return u.buffer;
 }
+var PAST = "subarray(begin, end) with end past the array's length: Espruino does not clamp end (the view is end - begin long, reads 0 past the data, and E.toString of it never returns): clamp it";
 function kindOf(d) { return d instanceof ArrayBuffer ? "ArrayBuffer" : isView(d) ? "Uint8Array" : RArray.isArray(d) ? "Array" : typeof d; }
 function asText(d) {
   if (d instanceof ArrayBuffer) return ajoin.call(new U8(d), ",");
@@ -259,6 +300,7 @@ function flatBytes(args, out) {
     if (typeof d == "string") for (j = 0; j < d.length; j++) out.push(d.charCodeAt(j) & 255);
     else if (typeof d == "number" || typeof d == "boolean") out.push(+d & 255);
     else if (d instanceof ArrayBuffer) flatBytes([new U8(d)], out);
+    else if (d && d.__past) { H.warn(PAST); throw new Error("E.toString/E.toUint8Array of a subarray past its data: Espruino never returns from that"); }
     else if (d && typeof d.length == "number") { for (j = 0; j < d.length; j++) flatBytes([d[j]], out); }
     else if (d && typeof d == "object" && d.data !== undefined) { n = d.count === undefined ? 1 : d.count; for (j = 0; j < n; j++) flatBytes([d.data], out); }
   }
@@ -402,11 +444,29 @@ function connect(kind, o, cb) {
   s = new Socket(id);
   s.__s.cb = cb || null;
   r = H.connect(kind, id, "" + (o.host || "localhost"), +(o.port || (kind == "tls" ? 443 : 80)),
-    kind == "tls" ? JSON.stringify({ ca: o.ca, cert: o.cert, key: o.key, servername: o.servername }) : "");
+    kind == "tls" ? JSON.stringify({ ca: certVar(o.ca), cert: certVar(o.cert), key: certVar(o.key), servername: o.servername }) : "");
   if (r == "offline") { s.__s.dead = true; H.log("ERROR: Not connected to the internet"); return s; }
   if (r) throw new Error(r);
   socks[id] = s;
   return s;
+}
+// what Espruino's decode_certificate_var (libs/network/network.c) hands mbedtls for ca/cert/key: a function's
+// result; a string of at most 100 chars is a FILE NAME (the file's PEM body, base64-decoded); else the bytes
+function certVar(v) {
+  var s, i, j;
+  if (v === undefined) return undefined;
+  if (typeof v == "function") v = v();
+  else if (typeof v == "string" && v.length <= 100) {
+    s = H.fs("r", v);
+    if (s === undefined) { H.log("WARNING: File " + JSON.stringify(v) + " not found"); throw new Error("Could not open file : UNKNOWN"); }
+    s = bytesToStr(s);
+    i = s.indexOf("\\n");
+    j = s.indexOf("-", i + 1);
+    return b64dec(s.substring(i + 1, j < 0 ? s.length : j));
+  }
+  if (v instanceof ArrayBuffer) return bytesToStr(v);
+  if (isView(v)) return bytesToStr(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+  return "" + v;
 }
 function sockOpen(id) {
   var s = socks[id], cb;
@@ -551,7 +611,8 @@ G.btoa = function (s) {
   }
   return o;
 };
-G.atob = function (s) {
+G.atob = b64dec;
+function b64dec(s) {
   var o = "", b = 0, bits = 0, i, v;
   s = ("" + s).replace(/=+$/, "");
   for (i = 0; i < s.length; i++) {
@@ -715,6 +776,37 @@ if (H.strict) {
     var FE = function Error(m) { return arguments.length ? new RError(m) : new RError(); };
     FE.prototype = {};
     G.Error = FE;
+    // Linux builds have ESPR_UNICODE_SUPPORT: charAt of a byte 0x80..0xFF returns a UTF-8 string, and
+    // appending it (s += c, concat) adds its 2 UTF-8 bytes: the result of charAt here is those bytes
+    if (board == "espruino-linux") {
+      var charAt = SP.charAt;
+      hide(SP, "charAt", function charAt_(i) {
+        var c = charAt.call(this, i), n = c.charCodeAt(0);
+        if (!(n >= 128 && n < 256)) return c;
+        H.warn("charAt() of a byte >= 0x80 gives a UTF-8 string on Espruino's Linux builds: s += it appends 2 bytes (0x82 -> 0xC2 0x82); use substr(i, 1) or charCodeAt(i)");
+        return fcc(192 | n >> 6, 128 | n & 63);
+      });
+    }
+    // typed arrays: subarray does not clamp (jswrap_arraybufferview_subarray): the view is end - begin long
+    // even past the data. Within the ArrayBuffer it is a real view (it reads the bytes after this one's);
+    // past the buffer Espruino reads 0 and drops writes: here a copy, marked, with a warning
+    var TA = Object.getPrototypeOf(U8.prototype), tsub = TA.subarray;
+    hide(TA, "subarray", function subarray(b, e) {
+      var n = this.length, z = this.BYTES_PER_ELEMENT, C = this.constructor, r, k;
+      b = +b || 0; b = b < 0 ? Math.ceil(b) : Math.floor(b);
+      e = typeof e == "number" ? (e < 0 ? Math.ceil(e) : Math.floor(e)) : n;
+      if (b < 0) b += n;
+      if (e < 0) e += n;
+      if (e < 0) e = 0;
+      if (b > e) b = e = 0;
+      if (e <= n) return tsub.call(this, b, e);
+      H.warn(PAST);
+      if (b >= 0 && this.byteOffset + e * z <= this.buffer.byteLength) return new C(this.buffer, this.byteOffset + b * z, e - b);
+      r = new C(e - b);
+      for (k = Math.max(b, 0); k < n; k++) r[k - b] = this[k];
+      hide(r, "__past", true);
+      return r;
+    });
     names = ["Map", "Set", "WeakMap", "WeakSet", "WeakRef", "FinalizationRegistry", "Symbol", "Proxy", "Reflect", "BigInt", "BigInt64Array", "BigUint64Array", "AggregateError"];
     for (i = 0; i < names.length; i++) delete G[names[i]];
     delete Object.freeze;
@@ -1369,11 +1461,13 @@ class EspruinoEmu implements Espruino {
     if (!ip) return "Unable to locate host";
     this.stats.connects++;
     if (isLoopback(ip) && procListening(ip, port) === false) { this.stats.refused++; return "Unable to create socket"; }
+    const t = kind === "tls" ? tlsMaterial(opts ? JSON.parse(opts) : {}) : {};
+    if (typeof t === "string") return t;
     const rec: Sock = { id, s: null, open: false, ended: false, gone: false, tls: kind === "tls" };
     let s: net.Socket;
     if (kind === "tls") {
-      const o = opts ? JSON.parse(opts) : {};
-      s = tls.connect({ host: ip, port, ca: o.ca, cert: o.cert, key: o.key, servername: o.servername || (isIPv4(host) ? undefined : host), rejectUnauthorized: !!o.ca });
+      // Espruino never verifies the server (network.c: MBEDTLS_SSL_VERIFY_NONE, "FIXME no cert checking!")
+      s = tls.connect({ host: ip, port, ca: t.ca, cert: t.key && t.cert, key: t.cert && t.key, servername: t.servername || (isIPv4(host) ? undefined : host), rejectUnauthorized: false });
       s.once("secureConnect", () => { rec.open = true; this.push({ k: 2, a: id }); });
     } else {
       s = net.connect({ host: ip, port });

@@ -142,7 +142,7 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
       while (j < d.length && !done) {
         if (left < 0) {
           // header bytes, one at a time: at most 10 of them (a server never masks)
-          h += d.charAt(j++);
+          h += d.substr(j++, 1); // not charAt: on Espruino for Linux it gives a UTF-8 string for a byte >= 0x80, and += appends 2 bytes
           b1 = h.charCodeAt(1) & 127;
           if (h.length == 2) hn = b1 == 126 ? 4 : b1 == 127 ? 10 : 2;
           if (h.length < hn) continue;

@@ -31,8 +31,9 @@ export function wsObjectTransport(WS: any, o?: WsObjectOptions): Transport {
         return s.close(); // WHATWG close() takes only 1000 or 3000-4999: no 1003 here
       }
       u = new Uint8Array(m.data);
-      // chunks keep fromCharCode.apply under every engine's argument limit
-      for (; i < u.length; i += 1024) r += String.fromCharCode.apply(null, u.subarray(i, i + 1024) as any);
+      // chunks keep fromCharCode.apply under every engine's argument limit; the end clamped (Espruino's
+      // subarray does not clamp it)
+      for (; i < u.length; i += 1024) r += String.fromCharCode.apply(null, u.subarray(i, Math.min(i + 1024, u.length)) as any);
       ev.data(r);
     };
     // the error event carries no detail; the close event that follows has the code

@@ -77,6 +77,21 @@ describe.skipIf(!hasMosquitto)("core bundle in QuickJS (Espruino emulation) with
     expect(out.map((m) => m.topic)).toEqual(["emu/out/bin", "emu/out/q1/ü"]);
     expect([...out[0].payload]).toEqual([0, 1, 0x80, 0xff]);
 
+    // bytes publish exactly their bytes: Espruino's subarray does not clamp its end, so slicing a payload
+    // in chunks of 200 sent 200 bytes for 7 (zeros), or the bytes after a view of a bigger buffer
+    const from2 = peerGot.length, big = Array.from({ length: 450 }, (_, i) => (i * 7) & 255);
+    e.eval(`var n2 = 0, done2 = function () { n2++; }, big = new Uint8Array(${JSON.stringify(big)});
+      c.publish("emu/out/u8", new Uint8Array([0, 1, 0x7f, 0x80, 0xfe, 0xff, 0]), { qos: 1 }, done2);
+      c.publish("emu/out/arr", [0, 1, 0x7f, 0x80, 0xfe, 0xff, 0], { qos: 1 }, done2);
+      c.publish("emu/out/big", big, { qos: 1 }, done2);
+      c.publish("emu/out/view", big.subarray(3, 10), { qos: 1 }, done2);`);
+    await e.runUntil(() => e.eval("n2") === 4, 5000, "4 PUBACKs");
+    for (let i = 0; i < 100 && peerGot.length < from2 + 4; i++) await sleep(10);
+    expect(peerGot.slice(from2).map((m) => [m.topic, [...m.payload].join(",")])).toEqual([
+      ["emu/out/u8", "0,1,127,128,254,255,0"], ["emu/out/arr", "0,1,127,128,254,255,0"],
+      ["emu/out/big", big.join(",")], ["emu/out/view", big.slice(3, 10).join(",")],
+    ]);
+
     // in: binary payloads at QoS 0, 1 and 2
     await peer.publishAsync("emu/in/a", Buffer.from([0, 255, 13, 10]), { qos: 0 });
     await peer.publishAsync("emu/in/b", Buffer.from([0x80, 0]), { qos: 1 });

@@ -1,9 +1,12 @@
 // The Espruino emulation itself (emu/espruino.ts): each trap it promises, checked, so the
 // bundle tests that rely on it prove what they claim.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createServer, Server, Socket } from "node:net";
+import { createServer as createTlsServer, TLSSocket } from "node:tls";
+import { readFileSync, rmSync } from "node:fs";
 import { createEspruino, Espruino } from "../../emu/espruino";
 import { freePort } from "../helpers/mosquitto";
+import { makeTestCerts, TestCerts } from "../helpers/certs";
 
 let emu: Espruino | null = null;
 const servers: Server[] = [];
@@ -39,6 +42,32 @@ describe("language traps", () => {
     expect(emu.eval("[typeof Map, typeof Set, typeof Symbol, typeof Object.freeze, typeof Array.from, typeof Reflect]")).toEqual(Array(6).fill("undefined"));
     expect(emu.eval("var e; try { null.x } catch (x) { e = x } [e instanceof Error, e.name === undefined, typeof e.message]")).toEqual([false, true, "string"]);
     expect(emu.eval("new Error('m').message")).toBe("m");
+  });
+
+  // observed on Espruino 2v29 for Linux (ESPR_UNICODE_SUPPORT): h = ""; h += d.charAt(0) gives C2 82 for 0x82
+  it("espruino-linux: charAt of a byte >= 0x80 appends as its 2 UTF-8 bytes (a warning); substr does not; ESP builds neither", async () => {
+    const code = `var d = String.fromCharCode(0x82, 0x41, 0xff), h = ""; h += d.charAt(0); h += d.charAt(1); h += d.substr(2, 1);
+      var r = []; for (var i = 0; i < h.length; i++) r.push(h.charCodeAt(i)); r`;
+    emu = await createEspruino();
+    expect(emu.eval(code)).toEqual([0xc2, 0x82, 0x41, 0xff]);
+    expect(emu.warnings).toEqual([expect.stringMatching(/^charAt\(\) of a byte >= 0x80 gives a UTF-8 string/)]);
+    emu.dispose();
+    emu = await createEspruino({ board: "esp32" });
+    expect(emu.eval(code)).toEqual([0x82, 0x41, 0xff]);
+    expect(emu.warnings).toEqual([]);
+  });
+
+  // observed on Espruino 2v29: new Uint8Array(7).subarray(0, 200).length is 200, reading 0 past the data
+  it("typed arrays: subarray does not clamp its end; past the data it reads 0 (a warning), E.toString of it throws", async () => {
+    emu = await createEspruino({ board: "esp8266" });
+    expect(emu.eval(`var u = new Uint8Array([0, 1, 0x7f, 0x80, 0xfe, 0xff, 0]), v = u.subarray(0, 200);
+      [v.length, v[3], v[6], v[7], v[199], String.fromCharCode.apply(null, v).length, u.subarray(2, 4).length, u.subarray(-2).length,
+       u.subarray(5, 3).length, u.subarray(0, -1).length, u.subarray(9, 12).length]`)).toEqual([200, 0x80, 0, 0, 0, 200, 2, 2, 0, 6, 3]);
+    expect(emu.warnings).toEqual([expect.stringMatching(/^subarray\(begin, end\) with end past the array's length/)]);
+    // a view of a bigger buffer: the bytes after it
+    expect(emu.eval(`var b = new Uint8Array([9, 8, 7, 6, 5]), w = new Uint8Array(b.buffer, 1, 2).subarray(0, 4); w[3] = 4; [w.length, w[2], b[4]]`)).toEqual([4, 6, 4]);
+    expect(emu.eval(`var r; try { E.toString(v) } catch (e) { r = e.message } r`)).toMatch(/never returns/);
+    expect(emu.eval(`E.toString(u.subarray(1, 3)) == "\\x01\\x7f"`)).toBe(true);
   });
 
   it("strict: false keeps QuickJS as it is", async () => {
@@ -153,6 +182,71 @@ describe("net", () => {
     emu.dropConnections();
     await emu.runUntil(() => emu!.eval("ev.length") > 0, 3000, "close after drop");
     expect(emu.eval("ev")).toEqual(["close"]);
+  });
+});
+
+// Espruino 2v29 (libs/network/network.c + its mbedtls, built without a PEM parser), observed on the Linux
+// build: PEM (with or without a trailing NUL) throws from tls.connect; DER as a binary string, a Uint8Array
+// or a function's result connects; a short string is a file name; the server is never verified.
+describe("tls", () => {
+  let certs: TestCerts;
+  const b64 = (pem: string) => pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  /** a TLS echo-less server that answers "hi" and records the client certificate's CN */
+  async function tlsServer(requestCert = false) {
+    certs ??= makeTestCerts();
+    const peers: string[] = [];
+    const srv = createTlsServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile), ca: certs.ca, requestCert, rejectUnauthorized: false },
+      (s: TLSSocket) => { peers.push((s.getPeerCertificate() as any)?.subject?.CN || ""); s.on("error", () => {}); s.write("hi"); });
+    servers.push(srv as any);
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    return { port: (srv.address() as any).port as number, peers };
+  }
+  /** tls.connect with `opts` (VM source) in the VM: the message it throws, or "" when it connected and got "hi" */
+  async function attempt(port: number, opts: string) {
+    emu!.eval(`var got = "", thrown = null; try { require("tls").connect({host: "127.0.0.1", port: ${port}, ${opts}}, function () {})
+      .on("data", function (d) { got += d; }); } catch (e) { thrown = e.message; }`);
+    if (emu!.eval("thrown") !== null) return emu!.eval("thrown");
+    await emu!.runUntil(() => emu!.eval("got") === "hi", 5000, "TLS data");
+    return "";
+  }
+  afterAll(() => { if (certs) rmSync(certs.dir, { recursive: true, force: true }); });
+
+  it("PEM is refused as Espruino's mbedtls refuses it: connect() throws", async () => {
+    const srv = await tlsServer();
+    emu = await createEspruino();
+    emu.eval(`var CA = ${JSON.stringify(certs.ca)}, CERT = ${JSON.stringify(certs.clientCert)}, KEY = ${JSON.stringify(certs.clientKey)};
+      var DCA = atob("${b64(certs.ca)}"), DCERT = atob("${b64(certs.clientCert)}");`);
+    expect(await attempt(srv.port, "ca: CA")).toBe("HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format");
+    expect(await attempt(srv.port, `ca: CA + "\\0"`)).toBe("HTTPS init failed! mbedtls_x509_crt_parse of 'ca': Invalid format");
+    expect(await attempt(srv.port, "ca: DCA, cert: CERT, key: KEY")).toBe("HTTPS init failed! mbedtls_x509_crt_parse of 'cert': Invalid format");
+    expect(await attempt(srv.port, "ca: DCA, cert: DCERT, key: KEY")).toBe("HTTPS init failed! mbedtls_pk_parse_key: Invalid format");
+  });
+
+  it("a string of at most 100 chars is a file name: a PEM file is read and decoded (Linux), a missing one throws", async () => {
+    const srv = await tlsServer();
+    emu = await createEspruino({ files: { "/etc/mqtt/ca.pem": certs.ca } });
+    expect(await attempt(srv.port, `ca: "/etc/mqtt/ca.pem"`)).toBe("");
+    expect(await attempt(srv.port, `ca: "ca.pem"`)).toBe("Could not open file : UNKNOWN");
+    expect(emu.console).toContain('WARNING: File "ca.pem" not found');
+  });
+
+  it("DER is accepted (binary string, Uint8Array, a function's result); the server is not verified", async () => {
+    const srv = await tlsServer();
+    emu = await createEspruino();
+    emu.eval(`var DCA = atob("${b64(certs.ca)}"), WRONG = atob("${b64(certs.wrongCa)}");`);
+    expect(await attempt(srv.port, "ca: DCA")).toBe("");
+    expect(await attempt(srv.port, "ca: E.toUint8Array(DCA)")).toBe("");
+    expect(await attempt(srv.port, "ca: function () { return DCA; }")).toBe("");
+    expect(await attempt(srv.port, "ca: WRONG")).toBe(""); // Espruino runs mbedtls with MBEDTLS_SSL_VERIFY_NONE
+    expect(emu.warnings).toEqual([]);
+  });
+
+  it("a DER client certificate and key are presented", async () => {
+    const srv = await tlsServer(true);
+    emu = await createEspruino();
+    emu.eval(`var DCERT = atob("${b64(certs.clientCert)}"), DKEY = atob("${b64(certs.clientKey)}");`);
+    expect(await attempt(srv.port, "cert: DCERT, key: DKEY")).toBe("");
+    expect(srv.peers).toEqual(["client"]);
   });
 });
 

@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { freePort, hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { createEspruino, Espruino } from "../../emu/espruino";
 import { firmwareBundle, ROOT } from "../helpers/bundles";
 
@@ -99,5 +100,53 @@ describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware in the E
   it("no secret was published or printed", () => {
     for (const m of got) expect(m.text).not.toContain("mq-7788");
     for (const l of emu.console) expect(l).not.toContain("mq-7788");
+  });
+});
+
+// The transports the config picks, each in its own build and emulation: TLS (the build compiles the CA in
+// as DER: Espruino's mbedtls refuses PEM), WebSocket (our framing, with the charAt trap of Espruino's Linux
+// builds in place) and WebSocket over TLS, against Mosquitto's listeners; the status reaches a plain client.
+describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware over TLS and WebSocket in the Espruino emulation", () => {
+  let broker: Mosquitto, certs: TestCerts, dir: string, wssPort: number, obs: MqttClient;
+  const got: { topic: string; text: string }[] = [];
+  beforeAll(async () => {
+    certs = makeTestCerts();
+    wssPort = await freePort();
+    broker = await startMosquitto({
+      websockets: true,
+      tls: { certfile: certs.certFile, keyfile: certs.keyFile },
+      extraConf: `listener ${wssPort} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\ncertfile ${certs.certFile}\nkeyfile ${certs.keyFile}`,
+    });
+    dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-fwt-"));
+    writeFileSync(join(dir, "ca.pem"), certs.ca);
+    writeFileSync(join(dir, "secrets.json"), JSON.stringify({ broker: { ca: "ca.pem" } }));
+    writeFileSync(join(dir, "none.json"), "{}");
+    obs = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 4 });
+    obs.on("message", (topic, p) => got.push({ topic, text: p.toString() }));
+    await obs.subscribeAsync("mcu/+/status");
+  });
+  afterAll(async () => {
+    await obs?.endAsync(true);
+    await broker?.stop();
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cases: [string, () => any][] = [
+    ["TLS with the CA from secrets.json", () => ({ port: broker.tlsPort, tls: true })],
+    ["WebSocket on a path", () => ({ port: broker.wsPort, websocket: "/mqtt" })],
+    ["WebSocket over TLS", () => ({ port: wssPort, websocket: "/mqtt", tls: true })],
+  ];
+  for (const [what, b] of cases) it(what, async () => {
+    const id = "fwt" + process.pid + "x" + what.length, file = join(dir, id + ".json");
+    writeFileSync(file, JSON.stringify({ id, broker: { host: "127.0.0.1", keepalive: 60, ...b() }, homeassistant: false }));
+    const code = await firmwareBundle("espruino-linux", file, join(dir, b().tls ? "secrets.json" : "none.json"));
+    const emu = await createEspruino({ board: "espruino-linux", fakeTime: true, memoryLimit: MEMORY_BLOCKS, mac: MAC });
+    try {
+      emu.load(code);
+      await emu.runUntil(() => got.some((m) => m.topic == `mcu/${id}/status` && m.text == "online"), 10000, "online");
+      expect(emu.uncaught).toEqual([]);
+      expect(emu.warnings).toEqual([]);
+    } finally { emu.dispose(); }
   });
 });

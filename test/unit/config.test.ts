@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateKeyPairSync } from "node:crypto";
 import { ConfigError, EXAMPLE, firmwareDefines, loadConfig, SENSOR_TYPES, validateConfig } from "../../build/config.mjs";
+import { makeTestCerts } from "../helpers/certs";
 
 const ROOT = join(__dirname, "../..");
 const base = () => ({ broker: { host: "10.0.0.2" } });
@@ -203,12 +205,14 @@ describe("config: secrets", () => {
   it("merges passwords and TLS material (PEM text or a file beside secrets.json)", () => {
     const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cfg-"));
     try {
+      const ca = pki().ca;
       writeFileSync(join(dir, "device.json"), JSON.stringify({ wifi: { ssid: "w" }, broker: { host: "h", tls: true, username: "u" } }));
-      writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n");
+      writeFileSync(join(dir, "ca.pem"), ca);
       writeFileSync(join(dir, "secrets.json"), JSON.stringify({ wifi: { password: "pw" }, broker: { password: "mp", ca: "ca.pem" } }));
       const c = loadConfig("esp32", { file: join(dir, "device.json") });
       expect(c.wifi.password).toBe("pw");
-      expect(c.broker).toMatchObject({ username: "u", password: "mp", tls: { ca: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n" } });
+      expect(c.broker).toMatchObject({ username: "u", password: "mp", tls: { ca: der(ca) } }); // DER on Espruino boards
+      expect(loadConfig("host", { file: join(dir, "device.json") }).broker.tls).toEqual({ ca }); // PEM for Node
       writeFileSync(join(dir, "secrets.json"), JSON.stringify({ broker: { ca: "missing.pem" } }));
       expect(() => loadConfig("esp32", { file: join(dir, "device.json") })).toThrow(/secrets\.broker\.ca: file .*missing\.pem not found/);
       writeFileSync(join(dir, "secrets.json"), '{ "wifi": { "password": "' + SECRET + '" ');
@@ -217,7 +221,56 @@ describe("config: secrets", () => {
       expect(e).not.toContain(SECRET);
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
+
+  // Espruino's mbedtls has no PEM parser: tls.connect throws "mbedtls_x509_crt_parse of 'ca': Invalid format"
+  // for PEM and takes DER (a binary string); Node takes PEM
+  it("TLS material: DER bytes for Espruino boards, PEM for the host", () => {
+    const p = pki(), tls = (board: string, s: any) => validateConfig({ broker: { host: "h", tls: true } }, board, { broker: s }).broker.tls;
+    const s = { ca: p.ca, cert: p.clientCert, key: p.clientKey };
+    for (const b of ["esp32", "espruino-linux"]) {
+      const t = tls(b, s);
+      expect(t).toEqual({ ca: der(p.ca), cert: der(p.clientCert), key: der(p.clientKey) });
+      expect(t.ca.charCodeAt(0)).toBe(0x30); // an ASN.1 SEQUENCE
+    }
+    expect(tls("host", s)).toEqual(s);
+    expect(tls("esp32", { ca: "\n" + p.ca + "\n" })).toEqual({ ca: der(p.ca) }); // text around the block is fine
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs1", format: "pem" }) as string;
+    expect(tls("espruino-linux", { cert: p.clientCert, key: rsa }).key).toBe(der(rsa)); // PKCS#1 as it is
+  });
+
+  it("TLS material that is not what it should be fails the build, naming the key, never the value", () => {
+    const p = pki(), bad = (s: any, board = "esp32") => problems({ broker: { host: "h", tls: true } }, board, { broker: s });
+    const enc = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem", cipher: "aes-128-cbc", passphrase: SECRET }) as string;
+    const junk = "-----BEGIN CERTIFICATE-----\nAAAA" + SECRET + "\n-----END CERTIFICATE-----\n";
+    const l = [
+      bad({ ca: SECRET + " not pem" }), bad({ ca: p.clientKey }), bad({ ca: junk }), bad({ cert: p.clientCert, key: p.ca }),
+      bad({ cert: p.clientCert, key: enc }), bad({ ca: p.ca + p.wrongCa }),
+    ];
+    expect(l).toEqual([
+      ["secrets.broker.ca: is not PEM text (-----BEGIN ...-----) nor a path to a PEM file"],
+      ["secrets.broker.ca: holds a PEM PRIVATE KEY, expected a certificate"],
+      ["secrets.broker.ca: is not a certificate (its PEM does not parse)"],
+      ["secrets.broker.key: holds a PEM CERTIFICATE, expected a private key"],
+      ["secrets.broker.key: is an encrypted key: the device has no password for it (decrypt it: openssl pkey -in key.pem -out plain.pem)"],
+      ["secrets.broker.ca: holds 2 PEM blocks: board esp32 takes one (Espruino's TLS loads one DER certificate)"],
+    ]);
+    expect(bad({ ca: p.ca + p.wrongCa }, "host")).toEqual([]); // Node takes a bundle
+    expect(l.join("\n")).not.toContain(SECRET);
+  });
 });
+
+/** the DER bytes of a one-block PEM, as a binary string */
+function der(pem: string) { return Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64").toString("latin1"); }
+let certs: ReturnType<typeof makeTestCerts> | null = null;
+/** one throwaway PKI for the file (openssl), removed at exit */
+function pki() {
+  if (!certs) {
+    certs = makeTestCerts();
+    const d = certs.dir;
+    process.on("exit", () => rmSync(d, { recursive: true, force: true }));
+  }
+  return certs;
+}
 
 describe("config: the build", () => {
   it("firmwareDefines: the config and the flags that keep unused parts out", () => {
