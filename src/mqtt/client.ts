@@ -13,8 +13,8 @@
 // - the hot paths (a PUBLISH in, a PUBLISH out) first in their methods: Espruino reads through every
 //   branch before the one it takes, and each call costs a few microseconds.
 // Packet types are written as numbers (3 = PUBLISH...); the table is in packets.ts.
-import { encode, malformed, Packet, Will } from "./packets";
-import { DecoderState, more, push, resetDecoder } from "./decoder";
+import { encode, malformed, pub, Packet, Will } from "./packets";
+import { DecoderOwner, DecoderState, more, newDecoder, push } from "./decoder";
 import { CONNECT_TIMEOUT, HANDLER, KEEPALIVE, QUEUE_FULL, REFUSED, SUBSCRIBE as SUBACK_REFUSED, TOO_BIG, TOPIC, TRANSPORT, err, MqttError } from "./errors";
 import { matches, validTopic } from "./topic";
 import { SPECIAL, toBytes } from "./utf8";
@@ -63,9 +63,9 @@ export interface Client {
 interface Msg extends Packet { cb?: Callback; n?: number; rel?: number }
 
 // The state, the most used first (Espruino finds a property by walking the object's list of them).
-interface State extends Client, DecoderState {
-  /** the link (0: none), its events object (0: none), whether it opened */
-  lk: Link | 0; ev: Ev | 0; op: number;
+interface State extends Client, DecoderOwner {
+  /** the link's events object (0: none), and the link (0: none) */
+  ev: Ev | 0; lk: Link | 0;
   /** ms of the last packet in and out; a PINGREQ awaits its answer */
   li: number; lo: number; pg: number;
   /** listeners by event; handlers: filter, handler, filter, handler... (no for-in per message: it allocates) */
@@ -91,8 +91,8 @@ interface State extends Client, DecoderState {
   /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
   tp: Msg; sc: Packet;
 
-  push(chunk: string): void;
   pkt(p: Packet | MqttError): void;
+  ctl(p: Packet | MqttError): void;
   emit(ev: string, a?: any, b?: any, x?: any): void;
   call(fn: Function | undefined, a?: any, b?: any, x?: any): void;
   write(p: Packet | number, id?: number): void;
@@ -106,13 +106,15 @@ interface State extends Client, DecoderState {
 
 // The events of one link: the transport calls them, and they act only while their link is the
 // client's current one (`c.ev`), so a late event of a dropped link changes nothing. An object made per
-// link from this one (Object.create): 3 blocks, where three closures would be about 20.
-interface Ev extends LinkEvents { c: State }
+// link from this one (Object.create: a few blocks, where three closures would be about 20). It is also
+// the link's stream decoder (decoder.ts): the transport's data goes straight into push.
+interface Ev extends LinkEvents, DecoderState { c: State; op: number }
 var EV = {
-  data: function (d: string) { if (this.c.ev == this) this.c.push(d); },
-  open: function () { var c = this.c; if (c.ev == this) { c.op = 1; if (c.lk) c.start(1); } },
+  data: push,
+  more: more,
+  open: function () { var c = this.c; if (c.ev == this) { this.op = 1; if (c.lk) c.start(1); } },
   close: function (e?: MqttError) { if (this.c.ev == this) this.c.lost(e || err(TRANSPORT, "connection closed")); },
-} as ThisType<Ev> & LinkEvents;
+} as ThisType<Ev> & Partial<Ev>;
 
 // The one timer's callback, made once per client (the Clock port calls a function with no argument):
 // the CONNACK deadline, keepalive, or the retry. A timer fires at most once, so `tm` is zeroed first
@@ -142,11 +144,10 @@ function timerFn(c: State) {
 export function Client(this: State, o: ClientOptions, transport?: Transport, clock?: Clock) {
   var q: any = o.queue || {};
   // the decoder's state first (the most used), then the link's: see DecoderState
-  this.ev = this.ds = this.dg = 0;
+  this.ev = this.lk = 0;
   this.dm = o.maxPacketSize || D.MAX_PACKET_SIZE;
   this.dk = { type: 3 }; // every incoming PUBLISH is decoded into it: `packet` in message events is valid during the call
-  this.db = "";
-  this.lk = this.op = this.li = this.lo = this.pg = 0;
+  this.li = this.lo = this.pg = 0;
   this.connected = false;
   this.L = {};
   this.h = [];
@@ -187,6 +188,13 @@ Client.prototype = {
     if (opts && opts.call) { cb = opts; opts = 0; }
     op = opts || 0;
     qos = op.qos | 0;
+    // the common case in a few steps: connected, nothing waiting, QoS 0, an ASCII topic without NUL
+    // or wildcards and a text payload that needs no conversion: the bytes go out at once
+    if (on && !qos && typeof payload == "string" && topic && topic.length < 21846 && !SPECIAL.test(topic) && !SPECIAL.test(payload)) {
+      try { (this.lk as Link).write(pub(topic, payload, op.retain ? 1 : 0)); this.lo = this.k.now(); } catch (e) { this.lost(err(TRANSPORT, "write: " + ((e as any) && (e as any).message || e))); }
+      if (cb) this.call(cb, this.lk ? null : err(TRANSPORT, "not sent: link lost"));
+      return this;
+    }
     // an invalid topic or QoS: reported to the callback, else the error event
     if ((why = validTopic(topic || "", 0)) || qos > 2 || qos < 0) {
       why = err(TOPIC, why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
@@ -269,10 +277,28 @@ Client.prototype = {
   inflight: function () { return this.f.length; },
 
   // ---- incoming: every packet and every decode error ----
-  push: push,
-  more: more,
 
+  // A PUBLISH while connected: delivered (QoS 2: once, its id held until PUBREL) and acknowledged.
+  // Everything else goes to ctl(). Short on purpose: Espruino reads a function's whole text at each call.
   pkt: function (p: any) {
+    var r = p.qos, t = p.topic, b = p.payload, i = 0, h = this.h; // read before delivery: handlers see the reused packet object
+    if (p.type != 3 || !this.connected || p.code || !this.lk) return this.ctl(p);
+    this.li = this.k.now();
+    this.pg = 0;
+    if (r == 2) {
+      if (this.r[p.id]) return this.write(5, p.id); // sent again: PUBREC again, delivered once
+      // bounded: a broker that never sends PUBREL must not eat the device's RAM
+      if (this.hd > 63) return this.lost(err(QUEUE_FULL, "over 64 QoS 2 awaiting PUBREL", 3));
+      this.hd++;
+      this.r[p.id] = 1;
+    }
+    this.emit("message", t, b, p);
+    for (; i < h.length; i += 2) if (matches(h[i], t)) this.call(h[i + 1], t, b, p);
+    if (r) this.write(r + 3, p.id); // PUBACK, PUBREC
+  },
+
+  // every other packet, and decode errors
+  ctl: function (p: any) {
     var t = p.type, id = p.id, r: number, m: any, i: any, e: MqttError | null = null, l: any;
     if (!this.lk) return; // what follows in a chunk after the link was dropped
     if (p.code) { // a decode error
@@ -283,25 +309,7 @@ Client.prototype = {
     }
     this.li = this.k.now();
     this.pg = 0;
-    if (t == 3 && this.connected) { // PUBLISH
-      // read before delivery: handlers see the reused packet object
-      r = p.qos;
-      m = p.topic;
-      l = p.payload;
-      // QoS 2: the id is held until PUBREL, so a resent message is delivered once; bounded: a broker
-      // that never sends PUBREL must not eat the device's RAM
-      if (r == 2 && this.r[id]) e = p; // a resent QoS 2 message: PUBREC again, no delivery
-      else if (r == 2) {
-        if (this.hd > 63) return this.lost(err(QUEUE_FULL, "over 64 QoS 2 awaiting PUBREL", t));
-        this.hd++;
-        this.r[id] = 1;
-      }
-      if (!e) {
-        this.emit("message", m, l, p);
-        for (i = 0; i < this.h.length; i += 2) if (matches(this.h[i], m as any)) this.call(this.h[i + 1], m, l, p);
-      }
-      if (r) this.write(r + 3, id); // PUBACK, PUBREC
-    } else if (!this.connected) {
+    if (!this.connected) {
       if (t != 2) return this.lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
       if ((r = p.returnCode) > 0) {
         e = err(REFUSED, "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
@@ -432,9 +440,8 @@ Client.prototype = {
     }
     if (this.lk || this.tm || this.e) return;
     this.ev = ev = Object.create(EV);
-    ev.c = this;
-    this.op = 0;
-    resetDecoder(this);
+    newDecoder(ev, this);
+    ev.op = 0;
     this.arm(1, o.connectTimeout || D.CONNECT_TIMEOUT);
     try {
       l = this.t(o.host || "localhost", o.port || D.PORT, ev);
@@ -442,7 +449,7 @@ Client.prototype = {
       if (this.ev == ev) this.lost(err(TRANSPORT, "connect: " + ((e as any) && (e as any).message || e)));
       return;
     }
-    if (this.ev == ev) { this.lk = l; if (this.op) this.start(1); }
+    if (this.ev == ev) { this.lk = l; if (ev.op) this.start(1); }
   },
 
   // The link is gone (or must go): tidy up, tell the application, plan the next attempt.

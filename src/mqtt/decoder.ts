@@ -1,15 +1,27 @@
 // Streaming decoder: feed it chunks of any size (1 byte, or many packets at once). It frames packets by
 // their remaining length, copies only the bytes of a packet that spans chunks, and skips (never buffers)
-// a packet over the size limit. It never throws: packets and error values go to the owner's pkt().
+// a packet over the size limit. It never throws: packets and error values go to its owner's pkt().
 //
-// It is a method and a few state properties that the client takes into its own prototype and instance
-// (on Espruino a separate decoder object would cost its own functions and properties, for nothing):
-// `push` runs with `this` being the owner.
+// A decoder is two methods and a few short properties on an object of the owner's choosing: the client
+// puts them on its per-link events object, so the transport's data goes straight into push, and a new
+// link starts a new decoder (on Espruino a separate decoder object and its calls would cost blocks and
+// time for nothing).
 import { decode, malformed, Packet } from "./packets";
 import { TOO_BIG, MqttError } from "./errors";
 
-/** The decoder's state on its owner, and the owner's pkt(), which takes every packet and every error. */
+/** Where a decoder delivers, and what it reads there: the size limit, the object every PUBLISH is
+ *  decoded into (none: a new object each), and the current decoder (`ev`: a decoder whose owner has
+ *  moved on to another one, a new link, stops at once and delivers nothing more). */
+export interface DecoderOwner {
+  dm: number;
+  dk: Packet | undefined;
+  ev: any;
+  pkt(p: Packet | MqttError): void;
+}
+
+/** The decoder's state (properties set later are made when first needed). */
 export interface DecoderState {
+  c: DecoderOwner;
   /** 0: want the first byte; 1: reading remaining length; 2: skipping a QoS 1/2 PUBLISH while reading
    *  its topic length and packet id (the last two bytes shifted into di), so it can be acked;
    *  3: collecting the body; 4: skipping */
@@ -18,31 +30,26 @@ export interface DecoderState {
   df: number; dl: number; dc: number; dn: number;
   /** the body collected so far (a packet split across chunks) */
   db: string;
-  /** bumped by reset: a push whose callback reset the decoder (a new link) stops at once */
-  dg: number;
   /** a skipped packet: its size, and where its packet id ends (until its topic length is read, the
    *  last one: >= 4) and the id so far */
   dz: number; dp: number; de: number; di: number;
-  /** the size limit, and the object every PUBLISH is decoded into (none: a new object each) */
-  dm: number; dk: Packet | undefined;
-  pkt(p: Packet | MqttError): void;
   more(chunk: string, i: number): number;
 }
 
-/** Set up (or, on a new link, reset) the decoder state of `d`. */
-export function resetDecoder(d: DecoderState) {
+/** `d` starts decoding for `owner`. */
+export function newDecoder(d: DecoderState, owner: DecoderOwner) {
+  d.c = owner;
   d.ds = 0;
   d.db = "";
-  d.dg = (d.dg || 0) + 1;
 }
 
-/** Feed bytes (a binary string); `this` is the owner. Short on purpose: Espruino reads the whole text of
- *  a function at every call, and this one runs for every chunk. The common case, a whole packet with a
- *  one-byte length, is decoded in place here; anything else goes through more(). */
+/** Feed bytes (a binary string). Short on purpose: Espruino reads the whole text of a function at every
+ *  call, and this one runs for every chunk. The common case, a whole packet with a one-byte length, is
+ *  decoded in place here; anything else goes through more(). */
 export function push(this: DecoderState, chunk: string) {
-  for (var i = 0, n = chunk.length, b: number, g = this.dg; i < n && g == this.dg;) {
+  for (var i = 0, n = chunk.length, b: number, c = this.c; i < n && c.ev == this;) {
     // (past the end charCodeAt is NaN: not < 128)
-    if (!this.ds && (b = chunk.charCodeAt(i + 1)) < 128 && (b += 2) + i <= n && b <= this.dm) this.pkt(decode(chunk.charCodeAt(i), chunk, i + 2, i += b, this.dk));
+    if (!this.ds && (b = chunk.charCodeAt(i + 1)) < 128 && (b += 2) + i <= n && b <= c.dm) c.pkt(decode(chunk.charCodeAt(i), chunk, i + 2, i += b, c.dk));
     else i = this.more(chunk, i);
   }
 }
@@ -52,7 +59,7 @@ export function more(this: DecoderState, chunk: string, i: number): number {
   // x, from y to z: the bytes of a whole packet to decode; k: an oversize packet to report (-1: none, 0:
   // without an id, else the id of the QoS 1/2 PUBLISH, so the client can acknowledge it; else the broker
   // resends it on every reconnect and it fills the broker's in-flight window)
-  var n = chunk.length, s = this.ds, b: number, x: any = 0, y = 0, z = 0, k = -1;
+  var n = chunk.length, s = this.ds, b: number, x: any = 0, y = 0, z = 0, k = -1, c = this.c;
   if (s > 2) { // collect or skip what this chunk holds of the body
     b = this.dn < n - i ? this.dn : n - i;
     if (s < 4) this.db += chunk.substring(i, i + b);
@@ -67,8 +74,8 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     else if (s < 2) {
       this.dl += (b & 127) << 7 * this.dc++;
       if (b & 128) {
-        if (this.dc > 3) { this.ds = 0; this.pkt(malformed(this.df >> 4, "2.2.3")); } // a fifth length byte: framing is lost
-      } else if (this.dn = this.dl, (this.dz = 1 + this.dc + this.dl) > this.dm) { // whole packet: fixed header + body
+        if (this.dc > 3) { this.ds = 0; c.pkt(malformed(this.df >> 4, "2.2.3")); } // a fifth length byte: framing is lost
+      } else if (this.dn = this.dl, (this.dz = 1 + this.dc + this.dl) > c.dm) { // whole packet: fixed header + body
         this.dp = this.di = 0;
         this.de = 4;
         if (this.dl && this.df >> 4 == 3 && this.df & 6) this.ds = 2; // QoS 1/2 PUBLISH: report once its id is read
@@ -85,13 +92,13 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     }
   }
   if (k >= 0) { // one ETOOBIG per packet
-    x = malformed(this.df >> 4, this.dz + " > maxPacketSize " + this.dm, TOO_BIG);
+    x = malformed(this.df >> 4, this.dz + " > maxPacketSize " + c.dm, TOO_BIG);
     if (k) { x.id = k; x.qos = this.df >> 1 & 3; }
-    this.pkt(x);
+    c.pkt(x);
   } else if (x) {
     this.ds = 0;
     this.db = "";
-    this.pkt(decode(this.df, x, y, z, this.dk));
+    c.pkt(decode(this.df, x, y, z, c.dk));
   }
   return i;
 }
@@ -106,7 +113,8 @@ export interface Decoder {
 /** A decoder on its own, delivering to two functions (tests and tools); `pub`: an object to decode every
  *  PUBLISH into. */
 export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void, pub?: Packet): Decoder {
-  var d: DecoderState = { dm: maxSize, dk: pub, more: more, pkt: function (p: any) { p.code ? onError(p) : onPacket(p); } } as any;
-  resetDecoder(d);
-  return { push: function (s) { push.call(d, s); }, reset: function () { resetDecoder(d); } };
+  var o: DecoderOwner = { dm: maxSize, dk: pub, ev: 0, pkt: function (p: any) { p.code ? onError(p) : onPacket(p); } };
+  function reset() { newDecoder(o.ev = { more: more } as any, o); }
+  reset();
+  return { push: function (s) { push.call(o.ev, s); }, reset: reset };
 }

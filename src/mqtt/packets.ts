@@ -49,19 +49,24 @@ function str(s: string, bytes?: any) {
   return chr(s.length >> 8, s.length & 255) + s;
 }
 
+/** A PUBLISH: its topic as UTF-8 bytes, the packet id (QoS 1/2) and payload as bytes, its flags
+ *  (DUP 8, QoS << 1, RETAIN 1). The client sends a plain QoS 0 message through here directly. */
+export function pub(topic: string, tail: string, flags: number): string {
+  var i = topic.length, n = i + tail.length + 2, h: string;
+  // the common small message: header and topic length in one string
+  if (n < 128) return chr(48 | flags, n, i >> 8, i & 255) + topic + tail;
+  // remaining length: 7 bits a byte, least significant first
+  for (h = chr(48 | flags); h += chr(n > 127 ? n & 127 | 128 : n), n >>= 7;);
+  return h + chr(i >> 8, i & 255) + topic + tail;
+}
+
 /** Packet object -> bytes. Assumes a valid packet: the client validates what applications give it. */
 export function encode(p: Packet): string {
   var t = p.type, b: string, f = 1344 >> t - 1 & 2, w: any, i: number, n: any;
-  if (t == 3) { // PUBLISH (type numbers as literals: the bundle then keeps fewer constants)
-    f = (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0);
-    b = toBytes(p.topic!);
-    i = b.length;
-    n = p.payload || "";
-    if (p.qos) n = chr(p.id! >> 8, p.id! & 255) + n; // no packet id at QoS 0 [MQTT-2.3.1-5]; nothing joined at QoS 0
-    // the common small message: header and topic length in one string
-    if (i + n.length < 126) return chr(48 | f, i + n.length + 2, i >> 8, i & 255) + b + n;
-    b = chr(i >> 8, i & 255) + b + n;
-  } else if (t == 1) { // CONNECT
+  if (t == 3) // PUBLISH (type numbers as literals: the bundle then keeps fewer constants)
+    // no packet id at QoS 0 [MQTT-2.3.1-5]
+    return pub(toBytes(p.topic!), p.qos ? chr(p.id! >> 8, p.id! & 255) + (p.payload || "") : p.payload || "", (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0));
+  if (t == 1) { // CONNECT
     w = p.will;
     b = str(p.clientId || "");
     n = p.clean ? 2 : 0; // the connect flags
