@@ -20,8 +20,10 @@ export var timers: Clock = {
   clearTimer: function (t) { if (t) try { clearTimeout(t); } catch (e) {} },
 };
 
+/** The default port: TCP over the engine's `net`, and the engine's own timer functions as the clock
+ *  (no function of ours: on Espruino each costs RAM; the client tolerates clearTimeout's throw). */
 export function createClient(o: Partial<ClientOptions>): Client {
-  return new (C as any)(o, o.transport || socketTransport(__REQUIRE__("net")), o.clock || timers);
+  return new (C as any)(o, o.transport || socketTransport(__REQUIRE__("net")), o.clock || { now: Date.now, setTimer: setTimeout, clearTimer: clearTimeout });
 }
 
 export { E as codes, decodeUtf8 };

@@ -7,7 +7,7 @@
 // link starts a new decoder (on Espruino a separate decoder object and its calls would cost blocks and
 // time for nothing).
 import { decode, malformed, Packet } from "./packets";
-import { TOO_BIG, MqttError } from "./errors";
+import type { MqttError } from "./errors";
 
 /** Where a decoder delivers, and what it reads there: the size limit, the object every PUBLISH is
  *  decoded into (none: a new object each), and the current decoder (`ev`: a decoder whose owner has
@@ -59,46 +59,46 @@ export function more(this: DecoderState, chunk: string, i: number): number {
   // x, from y to z: the bytes of a whole packet to decode; k: an oversize packet to report (-1: none, 0:
   // without an id, else the id of the QoS 1/2 PUBLISH, so the client can acknowledge it; else the broker
   // resends it on every reconnect and it fills the broker's in-flight window)
-  var n = chunk.length, s = this.ds, b: number, x: any = 0, y = 0, z = 0, k = -1, c = this.c;
+  var d = this, n = chunk.length, s = d.ds, b: number, x: any = 0, y = 0, z = 0, k = -1, c = d.c;
   if (s > 2) { // collect or skip what this chunk holds of the body
-    b = this.dn < n - i ? this.dn : n - i;
-    if (s < 4) this.db += chunk.substring(i, i + b);
+    b = d.dn < n - i ? d.dn : n - i;
+    if (s < 4) d.db += chunk.substring(i, i + b);
     i += b;
-    if (!(this.dn -= b)) {
-      if (s < 4) { x = this.db; z = x.length; }
-      this.ds = 0;
+    if (!(d.dn -= b)) {
+      if (s < 4) { x = d.db; z = x.length; }
+      d.ds = 0;
     }
   } else {
     b = chunk.charCodeAt(i++);
-    if (!s) { this.df = b; this.dl = this.dc = 0; this.ds = 1; }
+    if (!s) { d.df = b; d.dl = d.dc = 0; d.ds = 1; }
     else if (s < 2) {
-      this.dl += (b & 127) << 7 * this.dc++;
+      d.dl += (b & 127) << 7 * d.dc++;
       if (b & 128) {
-        if (this.dc > 3) { this.ds = 0; c.pkt(malformed(this.df >> 4, "2.2.3")); } // a fifth length byte: framing is lost
-      } else if (this.dn = this.dl, (this.dz = 1 + this.dc + this.dl) > c.dm) { // whole packet: fixed header + body
-        this.dp = this.di = 0;
-        this.de = 4;
-        if (this.dl && this.df >> 4 == 3 && this.df & 6) this.ds = 2; // QoS 1/2 PUBLISH: report once its id is read
-        else { this.ds = this.dl ? 4 : 0; k = 0; }
-      } else if (n - i >= this.dl) { x = chunk; y = i; z = i += this.dl; } // whole body in this chunk: decoded in place
-      else this.ds = 3;
+        if (d.dc > 3) { d.ds = 0; c.pkt(malformed(d.df >> 4, "2.2.3")); } // a fifth length byte: framing is lost
+      } else if (d.dn = d.dl, (d.dz = 1 + d.dc + d.dl) > c.dm) { // whole packet: fixed header + body
+        d.dp = d.di = 0;
+        d.de = 4;
+        if (d.dl && d.df >> 4 == 3 && d.df & 6) d.ds = 2; // QoS 1/2 PUBLISH: report once its id is read
+        else { d.ds = d.dl ? 4 : 0; k = 0; }
+      } else if (n - i >= d.dl) { x = chunk; y = i; z = i += d.dl; } // whole body in this chunk: decoded in place
+      else d.ds = 3;
     } else {
-      this.di = this.di << 8 | b;
-      if (++this.dp == 2) this.de = this.di + 4; // topic length + its 2 bytes + 2 of packet id
-      if (!--this.dn || this.dp == this.de) { // the id is read (or the packet was too short to hold one)
-        this.ds = this.dn ? 4 : 0;
-        k = this.dp < this.de ? 0 : this.di & 65535;
+      d.di = d.di << 8 | b;
+      if (++d.dp == 2) d.de = d.di + 4; // topic length + its 2 bytes + 2 of packet id
+      if (!--d.dn || d.dp == d.de) { // the id is read (or the packet was too short to hold one)
+        d.ds = d.dn ? 4 : 0;
+        k = d.dp < d.de ? 0 : d.di & 65535;
       }
     }
   }
   if (k >= 0) { // one ETOOBIG per packet
-    x = malformed(this.df >> 4, this.dz + " > maxPacketSize " + c.dm, TOO_BIG);
-    if (k) { x.id = k; x.qos = this.df >> 1 & 3; }
+    x = malformed(d.df >> 4, d.dz + " > maxPacketSize " + c.dm, "ETOOBIG");
+    if (k) { x.id = k; x.qos = d.df >> 1 & 3; }
     c.pkt(x);
   } else if (x) {
-    this.ds = 0;
-    this.db = "";
-    c.pkt(decode(this.df, x, y, z, c.dk));
+    d.ds = 0;
+    d.db = "";
+    c.pkt(decode(d.df, x, y, z, c.dk));
   }
   return i;
 }

@@ -1,7 +1,8 @@
 // The error-code table. Every error the library reports is a value { code, message, ... } with one of
 // these codes: callers switch on `code`, people read `message`. Never thrown across the public API.
-// One constant per code (the build writes each where it is used: esbuild inlines exported constants, so
-// none is a string held in the device's RAM), and the table of them.
+// One constant per code, and the table of them. The device code writes the codes as literals (typed by
+// `Code`): a string held by the module would sit in the device's RAM for ever, while a literal in a
+// function body stays in flash until the error happens.
 /** a packet broke a rule of MQTT 3.1.1; message cites the [MQTT-x.x.x-y] id */
 export const MALFORMED = "EMALFORMED";
 /** an incoming packet announced more than maxPacketSize bytes; it was skipped */

@@ -3,7 +3,7 @@
 // PUBLISH comes first in both directions: on Espruino, which runs the source text, every branch before
 // the taken one is read through on every packet.
 import { chr, decodeUtf8, SPECIAL, toBytes } from "./utf8";
-import { MALFORMED, err, Code, MqttError } from "./errors";
+import { err, Code, MqttError } from "./errors";
 import { validTopic } from "./topic";
 
 export const CONNECT = 1, CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7,
@@ -30,7 +30,7 @@ export const NAMES = /* @__PURE__ */ "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBR
  *  its text ("PUBLISH: 5000 > maxPacketSize 4096"). The names are made only when an error is: a
  *  table held by the module would sit in the device's RAM for ever. */
 export function malformed(t: number, rule: string, code?: Code): MqttError {
-  return err(code || MALFORMED, "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(",")[t] +
+  return err(code || "EMALFORMED", "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(",")[t] +
     ": " + (code ? rule : "[MQTT-" + rule + "]"), t);
 }
 
@@ -43,12 +43,6 @@ export function malformed(t: number, rule: string, code?: Code): MqttError {
 
 // ---- encode ---------------------------------------------------------------------------------
 // (n >> 8 needs no & 255: ids and field lengths are under 65,536)
-/** a length-prefixed field: binary as it is (`bytes` true), else a JS string as UTF-8 */
-function str(s: string, bytes?: any) {
-  if (!bytes) s = toBytes(s);
-  return chr(s.length >> 8, s.length & 255) + s;
-}
-
 /** A PUBLISH: its topic as UTF-8 bytes, the packet id (QoS 1/2) and payload as bytes, its flags
  *  (DUP 8, QoS << 1, RETAIN 1). The client sends a plain QoS 0 message through here directly. */
 export function pub(topic: string, tail: string, flags: number): string {
@@ -62,24 +56,28 @@ export function pub(topic: string, tail: string, flags: number): string {
 
 /** Packet object -> bytes. Assumes a valid packet: the client validates what applications give it. */
 export function encode(p: Packet): string {
-  var t = p.type, b: string, f = 1344 >> t - 1 & 2, w: any, i: number, n: any;
+  var t = p.type, b: string, f = 1344 >> t - 1 & 2, w: any, i: number, n: any = 0;
   if (t == 3) // PUBLISH (type numbers as literals: the bundle then keeps fewer constants)
     // no packet id at QoS 0 [MQTT-2.3.1-5]
     return pub(toBytes(p.topic!), p.qos ? chr(p.id! >> 8, p.id! & 255) + (p.payload || "") : p.payload || "", (p.dup ? 8 : 0) | (p.qos as any) << 1 | (p.retain ? 1 : 0));
-  if (t == 1) { // CONNECT
+  b = "";
+  if (t == 1) { // CONNECT: the flags, then client id, will topic and message, user name, password
     w = p.will;
-    b = str(p.clientId || "");
-    n = p.clean ? 2 : 0; // the connect flags
-    if (w) { n |= 4 | w.qos << 3 | (w.retain ? 32 : 0); b += str(w.topic) + str(w.payload || "", 1); }
-    if (p.username != null) { n |= 128; b += str(p.username); }
-    if (p.password != null) { n |= 64; b += str(p.password, 1); }
-    b = "\0\x04MQTT\x04" + chr(n, p.keepalive! >> 8, p.keepalive! & 255) + b;
+    f = (p.clean ? 2 : 0) | (w ? 4 | w.qos << 3 | (w.retain ? 32 : 0) : 0) | (p.username != null ? 128 : 0) | (p.password != null ? 64 : 0);
+    n = [toBytes(p.clientId || ""), w && toBytes(w.topic), w && (w.payload || ""), p.username != null && toBytes(p.username), p.password];
+    b = "\0\x04MQTT\x04" + chr(f, p.keepalive! >> 8, p.keepalive! & 255);
+    f = 0;
   } else if (t < 12) {
     b = __SERVER__ && t == 2 ? chr(p.sessionPresent ? 1 : 0, p.returnCode!) : chr(p.id! >> 8, p.id! & 255);
     // SUBSCRIBE: (filter, QoS)..., UNSUBSCRIBE: filter...
-    for (i = 0, n = t == 8 ? p.subs : t == 10 ? p.topics : ""; i < n.length; i++) b += t == 8 ? str(n[i].topic) + chr(n[i].qos) : str(n[i]);
+    n = t == 8 ? p.subs : t == 10 ? p.topics : [];
     if (__SERVER__ && t == 9) for (i = 0; i < p.granted!.length; i++) b += chr(p.granted![i]);
-  } else b = "";
+  }
+  // the length-prefixed fields (a JS string is sent as UTF-8; a binary string as it is)
+  for (i = 0; n && i < n.length; i++) if ((w = n[i]) != null && w !== false) {
+    w = t == 1 ? w : toBytes(t == 8 ? w.topic : w);
+    b += chr(w.length >> 8, w.length & 255) + w + (t == 8 ? chr(n[i].qos) : "");
+  }
   // remaining length: 7 bits a byte, least significant first
   for (n = b.length, w = chr(t << 4 | f); w += chr(n > 127 ? n & 127 | 128 : n), n >>= 7;);
   return w + b;

@@ -2,7 +2,7 @@
 // upgrade, masked binary frames out, a streaming frame parser in. It is itself a Transport, so the
 // MQTT client does not know. Payload bytes are handed to the client as they arrive (MQTT is a byte
 // stream: frame boundaries do not matter), so fragmented messages and 1-byte chunks cost nothing extra.
-import { E, err, MqttError } from "../mqtt/errors";
+import { err, MqttError } from "../mqtt/errors";
 import type { Link, Transport } from "../mqtt/port";
 
 export interface WsOptions {
@@ -93,7 +93,7 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
       code = code || 1002;
       try { send(8, String.fromCharCode(code >> 8, code & 255)); } catch (x) {}
       closing = true;
-      end(err(E.TRANSPORT, "websocket: " + why));
+      end(err("ETRANSPORT", "websocket: " + why));
     }
     function hello() {
       if (!opened || !l || asked) return;
@@ -114,11 +114,11 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
       d = hs!.substr(at + 4);
       hs = null;
       line = head.split("\r\n")[0];
-      if (line.substr(9, 3) != "101") return end(err(E.TRANSPORT, "websocket upgrade refused: " + line));
+      if (line.substr(9, 3) != "101") return end(err("ETRANSPORT", "websocket upgrade refused: " + line));
       if (op.accept) {
         at = head.toLowerCase().indexOf("\r\nsec-websocket-accept:");
         acc = at < 0 ? "" : head.substr(at + 23).split("\r\n")[0].split(" ").join("");
-        if (acc != op.accept(key)) return end(err(E.TRANSPORT, "websocket upgrade: bad Sec-WebSocket-Accept"));
+        if (acc != op.accept(key)) return end(err("ETRANSPORT", "websocket upgrade: bad Sec-WebSocket-Accept"));
       }
       ev.open();
       if (d.length) frames(d);
@@ -127,13 +127,13 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
       var code: number;
       left = -1;
       // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
-      if (opc == 9) try { send(10, ctl); } catch (x) { end(err(E.TRANSPORT, "websocket: pong not sent")); }
+      if (opc == 9) try { send(10, ctl); } catch (x) { end(err("ETRANSPORT", "websocket: pong not sent")); }
       else if (opc == 8) {
         code = ctl.length > 1 ? ctl.charCodeAt(0) << 8 | ctl.charCodeAt(1) : 1005;
         // echo the close (RFC 6455 section 5.5.1), then drop the link
         try { send(8, ctl.substr(0, 2)); } catch (x) {}
         closing = true;
-        end(err(E.TRANSPORT, "websocket closed by the server (" + code + (ctl.length > 2 ? " " + ctl.substr(2) : "") + ")"));
+        end(err("ETRANSPORT", "websocket closed by the server (" + code + (ctl.length > 2 ? " " + ctl.substr(2) : "") + ")"));
       }
       ctl = "";
     }
@@ -175,7 +175,7 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
     l = inner(host, port, {
       open: function () { opened = true; hello(); },
       data: function (d) { if (!done) { if (hs != null) upgrade(d); else frames(d); } },
-      close: function (e) { end(e || (hs != null ? err(E.TRANSPORT, "websocket: connection closed before the upgrade") : undefined)); },
+      close: function (e) { end(e || (hs != null ? err("ETRANSPORT", "websocket: connection closed before the upgrade") : undefined)); },
     });
     if (done) { try { l.close(); } catch (x) {} }
     hello();
