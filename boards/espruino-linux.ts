@@ -9,11 +9,8 @@ import { sysMac } from "./sysmac";
 
 declare var getTime: () => number;
 
-var id = "";
 function linuxId(): string {
-  var S: any, i: number;
-  if (id) return id;
-  id = sysMac(function (d) { return "" + d; });
+  var S: any, i: number, id = sysMac(String);
   if (!id) {
     S = need("Storage");
     id = S.readJSON("mq.id", true) || "";
@@ -24,5 +21,6 @@ function linuxId(): string {
   }
   return id;
 }
+function noRssi() { return null; }
 
-export const board: Board = espruinoBoard("espruino-linux", { net: alwaysUp(), id: linuxId, rssi: function () { return null; } }, true);
+export const board: Board = espruinoBoard("espruino-linux", { net: alwaysUp, id: linuxId, rssi: noRssi }, true);

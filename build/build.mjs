@@ -51,8 +51,25 @@ const SWC = {
  * Bundle one entry to ES5. `define` maps identifiers to JSON-able values (the device config...);
  * `alias` maps module names (the board) to files.
  */
+/**
+ * The Home Assistant entities of a config as the code of module "device-ha": each entity is returned by
+ * its own case, so its texts are evaluated (copied into RAM on Espruino) only when it is announced,
+ * where data compiled into the config would sit in RAM for as long as the device runs.
+ */
+export function entityModule(entities = []) {
+  return "export function entity(i) {\n  switch (i) {\n" +
+    entities.map((e, i) => `    case ${i}: return ${JSON.stringify(e)};\n`).join("") + "  }\n  return null;\n}\n";
+}
+
 export async function bundle({ entry, out, define = {}, alias = {}, minify = true, module = false }) {
-  const defs = { __SERVER__: "false" };
+  // the client's optional parts are in, unless a firmware build says otherwise (firmwareDefines)
+  const defs = { __SERVER__: "false", __QOS2__: "true", __HANDLERS__: "true" };
+  // the firmware's config: its Home Assistant entities become code (entityModule), the rest stays data
+  let ha = entityModule();
+  if (define.__CONFIG__ && define.__CONFIG__.ha) {
+    ha = entityModule(define.__CONFIG__.ha.entities);
+    define = { ...define, __CONFIG__: { ...define.__CONFIG__, ha: { prefix: define.__CONFIG__.ha.prefix } } };
+  }
   for (const k in define) defs[k] = JSON.stringify(define[k]);
   const r = await esbuild.build({
     entryPoints: [join(ROOT, entry)],
@@ -73,6 +90,13 @@ export async function bundle({ entry, out, define = {}, alias = {}, minify = tru
     legalComments: "none",
     logLevel: "silent",
     logOverride: { "commonjs-variable-in-esm": "silent" },
+    plugins: [{
+      name: "device-ha",
+      setup(b) {
+        b.onResolve({ filter: /^device-ha$/ }, () => ({ path: "device-ha", namespace: "device-ha" }));
+        b.onLoad({ filter: /.*/, namespace: "device-ha" }, () => ({ contents: ha, loader: "js" }));
+      },
+    }],
   });
   const es5 = await swc.transform(r.outputFiles[0].text, minify ? SWC : { ...SWC, minify: false, jsc: { ...SWC.jsc, minify: undefined } });
   // the engine's own require/exports, hidden from esbuild under sentinel names

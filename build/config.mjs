@@ -377,6 +377,11 @@ export function firmwareDefines(board, opts = {}) {
     __CONFIG__: cfg, __RESTORE__: c.restore, __FOREVER__: true,
     __ANALOG__: !!used.analog, __DIGITAL__: !!used.digital, __TEMPERATURE__: !!used.temperature,
     __DS18B20__: !!used.ds18b20, __DHT22__: !!used.dht22, __CUSTOM__: c.sensors.some((s) => !BUILTIN.includes(s.type)),
+    // sensors that need a driver object (the rest are read from their config)
+    __DRIVERS__: c.sensors.some((s) => !["analog", "digital", "temperature"].includes(s.type)),
+    // the client's parts the firmware never uses: QoS 2 (it publishes and subscribes at QoS 0 and 1),
+    // per-filter handlers (its commands come through the message event)
+    __QOS2__: false, __HANDLERS__: false,
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
     __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage",
   };

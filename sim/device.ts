@@ -45,7 +45,7 @@ export interface ActuatorInfo {
 export interface RawConfig { sensors?: any[]; actuators?: any[] }
 
 function haFields(c: Config, name: string, raw?: RawConfig): { comp?: string; f: Record<string, any> } {
-  const e = c.ha && c.ha.entities.find((x) => x[1] === name);
+  const e = c.ha && c.ha.entities && c.ha.entities.find((x) => x[1] === name);
   if (e) return { comp: e[0], f: e[2] };
   const r = (raw && (raw.sensors || []).concat(raw.actuators || []).find((x: any) => x && x.name === name)) || {};
   return { comp: r.component, f: { name: r.label, unit_of_meas: r.unit, dev_cla: r.device_class } };

@@ -77,8 +77,9 @@ export interface Config {
   poll: number;
   /** where the last actuator states come from at boot */
   restore: "retained" | "storage" | "none";
-  /** Home Assistant discovery; absent = off */
-  ha?: { prefix: string; entities: Entity[] };
+  /** Home Assistant discovery; absent = off. The entities as data (build/config.mjs), or as a function
+   *  returning entity i or null past the last (the device build's code: nothing held in RAM) */
+  ha?: { prefix: string; entities?: Entity[]; entity?(i: number): Entity | null };
   sensors: SensorConfig[];
   actuators: ActuatorConfig[];
 }

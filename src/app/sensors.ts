@@ -2,8 +2,9 @@
 // read on the schedule: read(done) returns the value at once, or returns undefined and calls
 // done(value, error) once later. A value is a number, a boolean or null (no reading); a throw or an
 // error string means "failed": the sensor reports null and an error, the loop goes on.
-// Each built-in driver is kept only when the build's config uses it (build/config.mjs defines the
-// __X__ flags; without them, as in tests, every driver is there).
+// The analog, digital and temperature sensors need no driver: the loop reads them from their config
+// (telemetry.ts). The DS18B20 and DHT22 drivers are kept only when the build's config uses them
+// (build/config.mjs defines the __X__ flags; without them, as in tests, both are there).
 import type { Board } from "../../boards/board";
 import type { SensorConfig } from "./config";
 
@@ -17,26 +18,10 @@ export interface Driver {
 }
 export type DriverFactory = (s: SensorConfig, b: Board) => Driver;
 
-declare const __ANALOG__: boolean, __DIGITAL__: boolean, __TEMPERATURE__: boolean, __DS18B20__: boolean, __DHT22__: boolean;
+declare const __DS18B20__: boolean, __DHT22__: boolean;
 
 /** type -> factory. Add a custom driver here (and its keys to SENSOR_TYPES in build/config.mjs). */
 export var DRIVERS: { [type: string]: DriverFactory } = {};
-
-if (typeof __ANALOG__ == "undefined" || __ANALOG__) DRIVERS.analog = function (s, b) {
-  return { read: function () { return b.pins.analog(s.pin!) * s.scale! + s.offset!; } };
-};
-
-if (typeof __DIGITAL__ == "undefined" || __DIGITAL__) DRIVERS.digital = function (s, b) {
-  if (s.pull) b.pins.mode(s.pin!, s.pull);
-  return {
-    read: function () { return b.pins.read(s.pin!) != !!s.invert; },
-    watch: function (f) { return b.pins.watch(s.pin!, f, s.debounce || 0); },
-  };
-};
-
-if (typeof __TEMPERATURE__ == "undefined" || __TEMPERATURE__) DRIVERS.temperature = function (s, b) {
-  return { read: function () { return b.temperature!(); } };
-};
 
 /** DS18B20 scratchpad (9 bytes) -> degrees C, or null when the CRC fails (no device, bad wiring) or
  *  the config register is not 0bx11111 (all zeros, which pass the CRC: a bus shorted to ground) */

@@ -21,6 +21,12 @@ import { SPECIAL, toBytes } from "./utf8";
 import * as D from "./defaults";
 import type { Clock, Link, LinkEvents, Transport } from "./port";
 
+// Build flags, for device firmware builds (build/config.mjs firmwareDefines): __QOS2__ false leaves out QoS 2
+// (the firmware publishes and subscribes at QoS 0 and 1 only: a QoS 2 message from the broker then breaks
+// [MQTT-3.8.4-6] and drops the link), __HANDLERS__ false leaves out per-filter handlers (the firmware
+// reads its commands from the message event). Undefined (tests, the core bundle): everything is there.
+declare const __QOS2__: boolean, __HANDLERS__: boolean;
+
 export interface ClientOptions {
   host?: string;
   port?: number;
@@ -148,13 +154,13 @@ export function Client(this: State, o: ClientOptions, transport?: Transport, clo
   c.dm = o.maxPacketSize || D.MAX_PACKET_SIZE;
   c.dk = { type: 3 }; // every incoming PUBLISH is decoded into it: `packet` in message events is valid during the call
   c.L = {};
-  c.h = [];
+  if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) c.h = [];
   c.k = clock || o.clock;
   c.f = [];
   c.q = [];
   c.a = [];
   c.sb = {};
-  c.r = {};
+  if (typeof __QOS2__ == "undefined" || __QOS2__) c.r = {};
   c.qb = c.hd = c.n = c.at = 0;
   c.fi = timerFn(c);
   c.o = o;
@@ -181,7 +187,7 @@ Client.prototype = {
       return c;
     }
     // an invalid topic or QoS: reported to the callback, else the error event
-    if ((why = validTopic(topic || "", 0)) || qos > 2 || qos < 0) {
+    if ((why = validTopic(topic || "", 0)) || qos > (typeof __QOS2__ == "undefined" || __QOS2__ ? 2 : 1) || qos < 0) {
       why = err("ETOPIC", why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
       cb ? c.call(cb, why) : c.emit("error", why);
       return c;
@@ -230,10 +236,12 @@ Client.prototype = {
     }
     for (i = 0; i < fs.length; i++) {
       f = fs[i];
-      for (j = 0; j < h.length && h[j] != f; j += 2); // its handler, if any
-      if (t) { h.splice(j, 2); delete c.sb[f]; } // (j past the end: nothing removed)
-      else {
-        if (op.handler) { h[j] = f; h[j + 1] = op.handler; }
+      if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (j = 0; j < h.length && h[j] != f; j += 2); // its handler, if any
+      if (t) {
+        if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) h.splice(j!, 2); // (j past the end: nothing removed)
+        delete c.sb[f];
+      } else {
+        if ((typeof __HANDLERS__ == "undefined" || __HANDLERS__) && op.handler) { h[j!] = f; h[j! + 1] = op.handler; }
         fs[i] = { topic: f, qos: op.qos | 0 };
       }
     }
@@ -275,6 +283,7 @@ Client.prototype = {
     c.li = c.k.now();
     c.pg = 0;
     if (r == 2) {
+      if (!(typeof __QOS2__ == "undefined" || __QOS2__)) return c.lost(malformed(3, "3.8.4-6")); // more than granted
       if (c.r[p.id]) return c.write(5, p.id); // sent again: PUBREC again, delivered once
       // bounded: a broker that never sends PUBREL must not eat the device's RAM
       if (c.hd > 63) return c.lost(err("EQUEUEFULL", "over 64 QoS 2 awaiting PUBREL", 3));
@@ -282,7 +291,7 @@ Client.prototype = {
       c.r[p.id] = 1;
     }
     c.emit("message", t, b, p);
-    for (; i < h.length; i += 2) if (matches(h[i], t)) c.call(h[i + 1], t, b, p);
+    if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.call(h[i + 1], t, b, p);
     if (r) c.write(r + 3, p.id); // PUBACK, PUBREC
   },
 
@@ -312,8 +321,7 @@ Client.prototype = {
       c.ua = c.lo = c.li;
       for (i = 0; i < c.a.length; i++) c.write(c.a[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
       if (!p.sessionPresent) {
-        c.r = {};
-        c.hd = 0;
+        if (typeof __QOS2__ == "undefined" || __QOS2__) { c.r = {}; c.hd = 0; }
         for (i in c.sb) l.push({ topic: i, qos: c.sb[i] });
         if (l.length) {
           c.a.push(m = { type: 8, subs: l, id: c.nid() });
@@ -324,19 +332,19 @@ Client.prototype = {
         // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
         m = c.f[i];
         m.dup = p.sessionPresent;
-        m.rel ? c.write(6, m.id) : c.write(m);
+        (typeof __QOS2__ == "undefined" || __QOS2__) && m.rel ? c.write(6, m.id) : c.write(m);
       }
       if (!c.lk) return; // a write failed: lost() ran, no `connect`
       c.emit("connect", p);
       c.flush();
-    } else if (t == 6) { // PUBREL
+    } else if ((typeof __QOS2__ == "undefined" || __QOS2__) && t == 6) { // PUBREL
       if (c.r[id]) c.hd--;
       delete c.r[id];
       c.write(7, id); // PUBCOMP
     } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
       for (l = c.f, i = 0; i < l.length && l[i].id != id; i++);
       m = l[i];
-      if (t == 5) {
+      if ((typeof __QOS2__ == "undefined" || __QOS2__) && t == 5) {
         if (m && m.qos! > 1) m.rel = 1;
         c.write(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
       } else if (m && (t == 4) == (m.qos == 1)) {
@@ -355,8 +363,10 @@ Client.prototype = {
           r = p.granted[i];
           if (r < 3) c.sb[l.topic] = l.qos; // else 128 (or missing): refused, and its handler dropped
           else {
-            for (id = 0; id < c.h.length && c.h[id] != l.topic; id += 2);
-            c.h.splice(id, 2);
+            if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) {
+              for (id = 0; id < c.h.length && c.h[id] != l.topic; id += 2);
+              c.h.splice(id, 2);
+            }
             e = err("ESUBACK", "SUBACK refused " + l.topic, t);
           }
           l.qos = r;

@@ -128,6 +128,19 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     expect(comps["sensor/level"]).toMatchObject({ stat_t: "~/telemetry", val_tpl: "{{value_json.level}}" });
   });
 
+  // #13 item 8: Home Assistant must know a new device's entities before its first telemetry, or the
+  // sensors show "unknown" for a whole interval
+  it("a new device announces first (status, states, every discovery entity), then sends its first telemetry", async () => {
+    fresh();
+    const c = config(), id = c.id, o = await Observer.open(broker.port, [`mcu/${id}/#`, `homeassistant/+/${id}/+/config`]);
+    observers.push(o);
+    fw = start(c, boardWith(clock));
+    await o.next(`mcu/${id}/telemetry`);
+    const order = o.got.map((m) => m.topic.startsWith("homeassistant/") ? "discovery" : m.topic.split("/").slice(2).join("/"));
+    const first = order.indexOf("telemetry");
+    expect(order.slice(0, first)).toEqual(["status", "state/relay", "state/lamp", "discovery", "discovery", "discovery", "discovery", "discovery", "discovery"]);
+  });
+
   it("telemetry: every interval on a fake clock, at once beyond a deadband, and on an input edge", async () => {
     fresh();
     const { o, t } = await boot(config());
