@@ -111,6 +111,110 @@ export async function measureCore(core: string, theirs: string | null, o: { quic
   return res;
 }
 
+// ---- the firmware ----------------------------------------------------------------------------------
+
+/** The config of the issue's memory figures: one digital sensor, two digital actuators, Home Assistant
+ *  with diagnostics. */
+export function benchConfig(id: string, port: number, extra: Record<string, any> = {}) {
+  return {
+    id, name: "Bench", broker: { host: "127.0.0.1", port, keepalive: 30 }, base: "mcu", interval: 1, poll: 1,
+    homeassistant: { prefix: "homeassistant", diagnostics: true },
+    sensors: [{ name: "door", type: "digital", pin: "D4", debounce: 50, device_class: "door" }],
+    actuators: [{ name: "relay", type: "digital", pin: "D5", device_class: "outlet" }, { name: "light", type: "digital", pin: "D6", component: "light" }],
+    ...extra,
+  };
+}
+
+/** A firmware bundle for `board` built from `cfg` (as `npm run build` does). */
+export async function buildFirmware(board: string, cfg: any, secrets: any = {}): Promise<string> {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { pathToFileURL } = await import("node:url");
+  const b = await import(pathToFileURL(join(ROOT, "build/build.mjs")).href);
+  const c = await import(pathToFileURL(join(ROOT, "build/config.mjs")).href);
+  const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-fw-"));
+  try {
+    writeFileSync(join(dir, "device.json"), JSON.stringify(cfg));
+    writeFileSync(join(dir, "secrets.json"), JSON.stringify(secrets));
+    return await b.bundle({ entry: "src/app/main.ts", out: join(dir, board + ".js"), alias: { board: join(ROOT, "boards", board + ".ts") },
+      define: c.firmwareDefines(board, { file: join(dir, "device.json"), secrets: join(dir, "secrets.json") }) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A stand-in for Espruino's Wifi module (an ESP bundle on the Linux interpreter): already associated,
+ *  a MAC, an RSSI. Saved in Storage as module "Wifi" and loaded by the bundle's require("Wifi"). */
+export const WIFI_STANDIN = `exports.connect = function (s, o, cb) { if (cb) setTimeout(cb, 10); };
+exports.on = function () {};
+exports.getIP = function () { return { ip: "127.0.0.1", mac: "5c:cf:7f:00:00:01" }; };
+exports.getDetails = function () { return { rssi: -60 }; };`;
+
+/** An MQTT peer watching the firmware's topics. */
+async function watcher(port: number, id: string) {
+  const mqtt = (await import("mqtt")).default;
+  const got: { topic: string; text: string }[] = [];
+  const c = await mqtt.connectAsync({ host: "127.0.0.1", port, reconnectPeriod: 200 });
+  c.on("message", (topic, p) => got.push({ topic, text: p.toString() }));
+  await c.subscribeAsync([`mcu/${id}/#`, `homeassistant/+/${id}/+/config`]);
+  const count = (re: RegExp) => got.filter((m) => re.test(m.topic)).length;
+  async function until(pred: () => boolean, ms: number, what: string) {
+    const end = Date.now() + ms;
+    while (!pred()) { if (Date.now() > end) throw new Error(`${what} not seen within ${ms} ms (got ${got.length} messages)`); await new Promise((r) => setTimeout(r, 50)); }
+  }
+  return { c, got, count, until };
+}
+
+/**
+ * The firmware on the 1,600-block interpreter, from Storage (.bootcde): blocks in use at steady state
+ * (after the announce and a few telemetry cycles), the growth over `cycles` telemetry cycles and `cmds`
+ * commands, and (`outage` s > 0) with the broker unreachable for that long, then back.
+ */
+export async function measureFirmware(exe: string, code: string, broker: any, id: string, o: { cycles: number; cmds: number; outage: number; wifi?: boolean }) {
+  const w = await watcher(broker.port, id), r: any = {};
+  const files: Record<string, string> = { ".bootcde": code };
+  if (o.wifi) files.Wifi = WIFI_STANDIN;
+  const b = EspruinoBoard.start(exe, files);
+  const use = async () => (await b.memory()).usage;
+  try {
+    await w.until(() => w.count(/\/telemetry$/) >= 3, 30000, "three telemetry messages");
+    r.announced = { status: w.count(/\/status$/), states: w.count(/\/state\//), discovery: w.count(/^homeassistant\//) };
+    r.steady = await use();
+    // telemetry cycles (interval 1 s) and commands (toggles, each echoed)
+    const t0 = w.count(/\/telemetry$/);
+    for (let i = 0; i < o.cmds; i++) {
+      await w.c.publishAsync(`mcu/${id}/cmd/relay`, i & 1 ? "OFF" : "ON");
+      if (i % 20 == 19) await w.until(() => w.count(/\/state\/relay$/) >= i + 1, 10000, "command echoes");
+    }
+    await w.until(() => w.count(/\/state\/relay$/) >= o.cmds, 20000, "command echoes");
+    await w.until(() => w.count(/\/telemetry$/) >= t0 + o.cycles, o.cycles * 1500 + 10000, o.cycles + " telemetry cycles");
+    r.telemetry = w.count(/\/telemetry$/) - t0;
+    r.after = await use();
+    r.growth = r.after - r.steady;
+    if (o.outage > 0) {
+      let peak = 0;
+      await broker.down();
+      for (let s = 0; s < o.outage; s += 5) { await new Promise((z) => setTimeout(z, 5000)); peak = Math.max(peak, await use()); }
+      r.outagePeak = peak;
+      const n = w.count(/\/status$/);
+      await broker.up();
+      await w.until(() => w.count(/\/status$/) > n, 120000, "online after the outage");
+      await new Promise((z) => setTimeout(z, 3000));
+      r.afterOutage = await use();
+    }
+    r.problems = b.problems();
+  } catch (e) {
+    r.error = String((e as Error).message).split("\n")[0];
+    r.problems = b.problems();
+    r.last = b.lines.slice(-5);
+  } finally {
+    await b.stop();
+    await w.c.endAsync(true);
+  }
+  return r;
+}
+
 if (outFile) {
   const res: any = { missing: [] as string[] };
   if (!interpreters.espruino) res.missing.push("MQTT_MCU_ESPRUINO (Espruino for Linux, growable)");

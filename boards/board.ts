@@ -27,7 +27,7 @@ export interface NetOptions { ssid?: string; password?: string }
 export interface Network {
   /** bring the network up, retrying with backoff until it is; no-op where it is always up */
   start(o: NetOptions): void;
-  /** true while the board has an IP link */
+  /** true while the board has an IP link (Espruino's device builds leave it out: the firmware does not ask) */
   up(): boolean;
   /** "up" / "down", on each change. Register before start(): start() emits "up" (possibly at once,
    *  from inside start) when the link is, or comes, up. */
@@ -38,6 +38,9 @@ export interface Network {
  *  mbedtls has no PEM parser (build/config.mjs compiles in what the board takes) */
 export interface TlsOptions { ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized?: boolean }
 
+// A device build leaves out what its config never uses: an Espruino board then has no pins.mode without
+// a pull-up, no pins.pwm without a PWM output, no pins.unwatch (nothing stops), no net.up, no diag.rssi
+// without WiFi (the firmware sends null), and store, temperature, onewire, tls as the interface says.
 export interface Board {
   /** board name as given to --board */
   name: string;

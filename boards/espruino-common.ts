@@ -6,9 +6,9 @@
 // console.log): a function of ours would be RAM for nothing.
 // Espruino does not hoist: every function below is declared before any statement that calls it runs.
 import type { Board, Network, NetOptions, Pins } from "./board";
-import type { Clock } from "../src/mqtt/port";
-import { need } from "../src/index";
 import { socketTransport } from "../src/net/socket";
+
+declare function __REQUIRE__(m: string): any; // the engine's require (build/build.mjs)
 
 // Espruino's globals. Under tsconfig.espruino.json these take the @types/espruino declarations
 // (`typeof globalThis` has them); under the Node program (tsconfig.json also reads boards/) a loose
@@ -31,39 +31,35 @@ declare var console: { log(m: any): void };
 
 // Build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there). A custom
 // sensor driver (__CUSTOM__) may use any board part, so it keeps them all.
-declare const __STORE__: boolean, __TEMPERATURE__: boolean, __DS18B20__: boolean, __CUSTOM__: boolean, __FOREVER__: boolean;
+declare const __STORE__: boolean, __TEMPERATURE__: boolean, __DS18B20__: boolean, __CUSTOM__: boolean, __FOREVER__: boolean,
+  __PULL__: boolean, __PWM__: boolean, __TLS__: boolean;
 
 var t0 = getTime();
 
 export var pins: Pins = {
-  // pin names ("D2", "A0") and numbers both work: Espruino looks strings up as pin names
-  // Espruino's modes: input, input_pullup, input_pulldown, output
-  mode: function (p, m) { pinMode(p as any, (m == "in" ? "input" : m == "out" ? "output" : "input_pull" + m) as any, false); },
   write: digitalWrite as any,
   read: digitalRead as any, // 0/1
   analog: analogRead as any,
-  pwm: function (p, d, f) { analogWrite(p as any, d, f ? { freq: f } : {}); },
   // Espruino calls `fn` once a level has been stable for `debounce` ms (with its event: the firmware only
   // needs to know there was an edge)
   watch: function (p, fn, ms) { return setWatch(fn as any, p as any, { repeat: true, edge: "both", debounce: ms }); },
 } as Pins;
+// (the parts only some configs use: left out of builds that do not, where the flags are literals)
+// pin names ("D2", "A0") and numbers both work: Espruino looks strings up as pin names; its modes:
+// input, input_pullup, input_pulldown, output
+if (typeof __PULL__ == "undefined" || __PULL__ || __CUSTOM__) pins.mode = function (p, m) { pinMode(p as any, (m == "in" ? "input" : m == "out" ? "output" : "input_pull" + m) as any, false); };
+if (typeof __PWM__ == "undefined" || __PWM__ || __CUSTOM__) pins.pwm = function (p, d, f) { analogWrite(p as any, d, f ? { freq: f } : {}); };
 // clearWatch() with no id clears every watch: never pass it an empty handle. (Device builds never
-// unwatch: left out.)
+// unwatch.)
 if (typeof __FOREVER__ == "undefined" || !__FOREVER__) pins.unwatch = function (h) { if (h) clearWatch(h); };
-
-/** The engine's timers: the firmware and the client never clear a timer that fired (Espruino throws
- *  "Unknown Timeout" for one, and may give its id to a new timer). */
-export var clock: Clock = { now: Date.now, setTimer: setTimeout as any, clearTimer: clearTimeout as any };
 
 // ---- the network of Linux boards: the OS owns the link, so it is always up; start() says "up" once ----
 var upFns: Array<() => void> = [];
 function onUp(e: string, fn: () => void) { if (e == "up") upFns.push(fn); }
-function always() { return true; }
-export var alwaysUp: Network = {
+export var alwaysUp = {
   start: function () { for (var i = 0; i < upFns.length; i++) upFns[i](); },
-  up: always,
   on: onUp,
-};
+} as any as Network;
 
 // ---- the WiFi of the ESP boards: connect with exponential backoff (1 s doubling to 60 s, plus up to 1 s
 // of jitter), "connected"/"disconnected" events as "up"/"down", the MAC as the device id, RSSI ----
@@ -105,7 +101,7 @@ function wId() { return (W.getIP().mac || "").split(":").join("").toLowerCase();
 function wRssi(): number | null { var d = wUp && W.getDetails(); return d && d.rssi != null ? d.rssi : null; }
 /** The ESP boards' WiFi, started once: the board's id (the MAC) and RSSI. */
 export function wifi(): Link {
-  W = need("Wifi");
+  W = __REQUIRE__("Wifi");
   W.on("connected", wConnected);
   W.on("disconnected", wDisconnected);
   return { net: wifiNet, id: wId, rssi: wRssi };
@@ -114,10 +110,10 @@ export function wifi(): Link {
 // ---- Storage: one small file per key ("mq." + key), values kept as JSON; unchanged values are not
 // rewritten (flash wear) ----
 function storeGet(k: string): string | undefined {
-  var v = need("Storage").readJSON("mq." + k, true);
+  var v = __REQUIRE__("Storage").readJSON("mq." + k, true);
   return v == null ? undefined : "" + v;
 }
-function storeSet(k: string, v: string) { if (storeGet(k) !== v) need("Storage").writeJSON("mq." + k, v); }
+function storeSet(k: string, v: string) { if (storeGet(k) !== v) __REQUIRE__("Storage").writeJSON("mq." + k, v); }
 
 function mem() { var m = process.memory(); return m.free * (m.blocksize || 16); }
 // seconds since this firmware started; getTime() jumps if the app sets the time (setTime/SNTP)
@@ -129,28 +125,28 @@ function temperature() {
 function onewire(p: any) { return new OneWire(p); }
 // ca/cert/key: what Espruino's TLS takes (DER bytes, build/config.mjs makes them); it does not verify
 // the server (mbedtls runs with verification off in Espruino): see README
-function tls(o: any) { return socketTransport(need("tls"), o); }
+function tls(o: any) { return socketTransport(__REQUIRE__("tls"), o); }
 
-/** The parts that differ between Espruino boards: the network, the id, the RSSI. */
-export interface Link { net: Network; id(): string; rssi(): number | null }
+/** The parts that differ between Espruino boards: the network, the id, the RSSI (none: not known). */
+export interface Link { net: Network; id(): string; rssi?(): number | null }
 
-/** Assemble an Espruino board. `tls` adds TLS sockets from require("tls") (ESP32, Linux builds). */
+/** An Espruino board. `withTls` adds TLS sockets from require("tls") (ESP32, Linux builds) when the
+ *  config uses TLS. (It runs once: the board object is made at load.) */
 export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
   var b = {
     name: name,
     id: w.id,
     net: w.net,
-    tcp: socketTransport(need("net")),
-    clock: clock,
+    tcp: socketTransport(__REQUIRE__("net")),
+    clock: { now: Date.now, setTimer: setTimeout, clearTimer: clearTimeout },
     pins: pins,
     diag: { mem: mem, rssi: w.rssi, uptime: uptime },
     reboot: E.reboot,
     log: console.log,
-  } as Board;
-  // the parts only some configs use: left out of builds that do not (the flags are literals there)
+  } as any as Board;
   if (typeof __STORE__ == "undefined" || __STORE__ || __CUSTOM__) b.store = { get: storeGet, set: storeSet };
   if (typeof __TEMPERATURE__ == "undefined" || __TEMPERATURE__ || __CUSTOM__) b.temperature = temperature;
   if (typeof __DS18B20__ == "undefined" || __DS18B20__ || __CUSTOM__) b.onewire = onewire;
-  if (withTls) b.tls = tls;
+  if (withTls && (typeof __TLS__ == "undefined" || __TLS__)) b.tls = tls;
   return b;
 }

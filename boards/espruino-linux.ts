@@ -3,16 +3,16 @@
 // getSerial() give the same values in every Espruino process on Linux, so the made id mixes in the
 // clock's microseconds too.
 import type { Board } from "./board";
-import { need } from "../src/index";
 import { alwaysUp, espruinoBoard } from "./espruino-common";
 import { sysMac } from "./sysmac";
 
 declare var getTime: () => number;
+declare function __REQUIRE__(m: string): any; // the engine's require (build/build.mjs)
 
 function linuxId(): string {
   var S: any, i: number, id = sysMac(String);
   if (!id) {
-    S = need("Storage");
+    S = __REQUIRE__("Storage");
     id = S.readJSON("mq.id", true) || "";
     if (!id) {
       for (i = 0; i < 3; i++) id += ("00000" + Math.floor((Math.random() + getTime() * 1e6 % 1e6 / 1e6) % 1 * 0x1000000).toString(16)).substr(-4);
@@ -21,6 +21,4 @@ function linuxId(): string {
   }
   return id;
 }
-function noRssi() { return null; }
-
-export const board: Board = espruinoBoard("espruino-linux", { net: alwaysUp, id: linuxId, rssi: noRssi }, true);
+export const board: Board = espruinoBoard("espruino-linux", { net: alwaysUp, id: linuxId }, true);

@@ -381,7 +381,9 @@ export function firmwareDefines(board, opts = {}) {
     __DRIVERS__: c.sensors.some((s) => !["analog", "digital", "temperature"].includes(s.type)),
     // the client's parts the firmware never uses: QoS 2 (it publishes and subscribes at QoS 0 and 1),
     // per-filter handlers (its commands come through the message event)
-    __QOS2__: false, __HANDLERS__: false,
+    __QOS2__: false, __HANDLERS__: false, __API__: false,
+    // board parts only some configs use
+    __PULL__: c.sensors.some((s) => s.pull),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
     __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage",
   };

@@ -13,10 +13,10 @@
 // and sensors as data, and one callback for everything the client and the network report.
 import type { Board } from "../../boards/board";
 import type { Config } from "./config";
-import { createClient, Client } from "../mqtt/client";
+import { Client } from "../mqtt/client";
 import { decodeUtf8 } from "../mqtt/utf8";
 import { wsTransport } from "../net/ws";
-import { Actuator, drive, find, parse } from "./actuators";
+import { Actuator, drive, parse } from "./actuators";
 import { entity } from "./discovery";
 import { Telemetry } from "./telemetry";
 import type { Reading } from "./sensors";
@@ -52,10 +52,8 @@ interface State extends Firmware {
   /** the one callback for the client's events, the network's "up", and acknowledgements */
   fn: (a?: any, b?: any) => void;
   online(): void;
-  announce(): void;
   next(): void;
   msg(t: string, p: string): void;
-  pub(topic: string, p: string, retain?: boolean): void;
   echo(a: Actuator, q?: number): void;
   report(kind: string, name: string, why: string, p?: string | null): void;
   send(o: { [name: string]: Reading }): void;
@@ -111,7 +109,7 @@ function Fw(this: State, c: Config, b: Board) {
   m.clock = b.clock;
   m.clientId = f.id;
   m.will = { topic: f.base + "status", payload: "offline", qos: 1, retain: true };
-  f.client = createClient(m);
+  f.client = new (Client as any)(m);
   f.client.on("error", f.fn);
   f.client.on("message", f.fn);
   f.client.on("connect", f.fn);
@@ -124,7 +122,7 @@ Fw.prototype = {
   online: function () {
     var f = this;
     f.n++;
-    f.pub("status", "online", true);
+    f.client.publish(f.base + "status", "online", { retain: true });
     // restore: the broker answers SUBSCRIBE with the retained states, then the UNSUBSCRIBE: done, announce
     if (f.rs == 1) {
       f.rs = 2;
@@ -132,20 +130,14 @@ Fw.prototype = {
       f.client.unsubscribe(f.base + "state/+", f.fn);
     }
     // (an announce cut by the lost link goes on: its message in flight is sent again, and acknowledged)
-    else if (!f.rs && (f.an < 0 || !f.client.inflight())) f.announce();
-  },
-
-  // the states, then the entities, one message at a time (next)
-  announce: function () {
-    this.an = 0;
-    this.next();
+    else if (!f.rs && f.an < 0) { f.an = 0; f.next(); }
   },
 
   // The next step of the announce: the states, then the entities, each at QoS 1, the next one when the
   // broker acknowledged it (one message in RAM at a time); then the sensor loop, the first time.
   next: function () {
     var f = this, i = f.an, n = f.actuators.length, e: [string, string] | null = null;
-    if (f.rs) { f.rs = 0; return f.announce(); } // the restore is done
+    if (f.rs) { f.rs = f.an = 0; i = 0; } // the restore is done: announce
     if (i < 0) return;
     f.an++;
     if (i < n) return f.echo(f.actuators[i], 1);
@@ -157,14 +149,14 @@ Fw.prototype = {
 
   // commands (<base>cmd/<name>), and during the restore the retained states (<base>state/<name>)
   msg: function (t: string, p: any) {
-    var f = this, n: string, a: Actuator | undefined, v: number | string, b = f.b;
+    var f = this, n: string, a: Actuator | undefined, v: number | string, b = f.b, i = 0;
     if (t.indexOf(f.base)) return;
     t = t.substr(f.base.length);
+    n = t.substr(t.indexOf("/") + 1); // the name
+    for (; i < f.actuators.length && !a; i++) if (f.actuators[i].c.name == n) a = f.actuators[i];
     if (!t.indexOf("cmd/")) {
-      n = t.substr(4);
       p = decodeUtf8(p);
       if (n == "telemetry") return f.tl && f.tl.now(1);
-      a = find(f.actuators, n);
       v = a ? parse(p, a) : "unknown actuator";
       if (typeof v == "string") return f.report("cmd", n, v, p);
       f.tc[n] = 1;
@@ -174,11 +166,7 @@ Fw.prototype = {
         if (f.tm) b.clock.clearTimer(f.tm);
         f.tm = b.clock.setTimer(f.sv || (f.sv = saveFn(f)), 5000);
       }
-    } else if (f.rs && !t.indexOf("state/") && (a = find(f.actuators, t.substr(6))) && !f.tc[a.c.name] && typeof (v = parse(decodeUtf8(p), a)) == "number") drive(a, v, b);
-  },
-
-  pub: function (topic: string, p: string, retain?: boolean) {
-    this.client.publish(this.base + topic, p, { retain: retain });
+    } else if (f.rs && !t.indexOf("state/") && a && !f.tc[n] && typeof (v = parse(decodeUtf8(p), a)) == "number") drive(a, v, b);
   },
 
   // state/<name>, retained: ON/OFF, or the number; at QoS 1 (`q`) in the announce, whose next step
@@ -194,7 +182,7 @@ Fw.prototype = {
     o[kind] = name;
     if (p !== undefined) o.payload = p && p.substr(0, 64);
     o.error = why;
-    this.pub("error", JSON.stringify(o));
+    this.client.publish(this.base + "error", JSON.stringify(o));
   },
 
   // the sensor loop's readings, with the diagnostics: uptime s, free memory bytes, RSSI dBm (null while
@@ -203,9 +191,9 @@ Fw.prototype = {
     var f = this, d = f.b.diag;
     o.uptime = Math.round(d.uptime());
     o.mem = d.mem();
-    o.rssi = d.rssi();
+    o.rssi = d.rssi ? d.rssi() : null;
     o.reconnects = f.n > 1 ? f.n - 1 : 0;
-    f.pub("telemetry", JSON.stringify(o));
+    f.client.publish(f.base + "telemetry", JSON.stringify(o));
   },
 
   fail: function (name: string, why: string) { this.report("sensor", name, why); },

@@ -44,17 +44,15 @@ interface State extends Telemetry {
   n: number; t0: number; f: number;
   /** the poll timer, its callback, and the callback for input edges */
   tm: any; fn: () => void; ch: () => void;
-  tick(): void;
-  round(): void;
+  round(poll?: number): void;
   read(j: number): void;
   got(j: number, x: Reading, e?: string): void;
   settle(): void;
 }
 
-// the two callbacks of a loop: the poll timer (its id forgotten first: Espruino reuses fired ids), and
-// "publish now" for input edges
-function timerFn(t: State) { return function () { t.tm = 0; t.tick(); }; }
-function changedFn(t: State) { return function () { t.now(); }; }
+// The two callbacks of a loop: the poll timer (`k` 0: its id forgotten first, Espruino reuses fired ids),
+// and "publish now" for input edges (k 1)
+function callback(t: State, k: number) { return function () { if (k) t.now(); else { t.tm = 0; t.round(1); } }; }
 // a driver's done(): once per read (a later call, after "no answer" or a second one, finds another
 // callback pending, or none)
 function doneFn(t: State, j: number) {
@@ -66,8 +64,8 @@ export function Telemetry(this: State, o: TelemetryOwner, c: Config, b: Board) {
   t.o = o; t.c = c; t.b = b;
   t.d = []; t.v = []; t.e = []; t.dn = []; t.w = [];
   t.l = {}; t.s = -1e15; t.n = t.f = 0;
-  t.fn = timerFn(t);
-  t.ch = changedFn(t);
+  t.fn = callback(t, 0);
+  t.ch = callback(t, 1);
   for (i = 0; i < list.length; i++) {
     s = list[i];
     h = 0;
@@ -86,24 +84,21 @@ export function Telemetry(this: State, o: TelemetryOwner, c: Config, b: Board) {
     }
     if (typeof __FOREVER__ == "undefined" || !__FOREVER__) t.w.push(h);
   }
-  t.tick();
+  t.round(1);
 }
 
 Telemetry.prototype = {
-  tick: function () {
-    this.tm = this.b.clock.setTimer(this.fn, this.c.poll);
-    this.round();
-  },
-
   now: function (net?: any) {
     if (net === 1 && this.b.clock.now() - this.s < 1000) return;
     this.f = 1;
     this.round();
   },
 
-  // every sensor read; the readings are looked at (settle) once the last one is in
-  round: function () {
+  // every sensor read; the readings are looked at (settle) once the last one is in. `poll` 1: a round
+  // of the poll timer, which is armed again first
+  round: function (poll?: number) {
     var t = this, j = 0, n = t.c.sensors.length, now = t.b.clock.now();
+    if (poll) t.tm = t.b.clock.setTimer(t.fn, t.c.poll);
     if (t.n) {
       if (now - t.t0 < 10000) return; // a slow sensor is still reading: this round folds into that one
       if (typeof __DRIVERS__ == "undefined" || __DRIVERS__) for (; j < n; j++) if (t.dn[j]) t.dn[j](null, "no answer"); // a driver that never called back

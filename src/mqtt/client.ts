@@ -26,6 +26,8 @@ import type { Clock, Link, LinkEvents, Transport } from "./port";
 // [MQTT-3.8.4-6] and drops the link), __HANDLERS__ false leaves out per-filter handlers (the firmware
 // reads its commands from the message event). Undefined (tests, the core bundle): everything is there.
 declare const __QOS2__: boolean, __HANDLERS__: boolean;
+// __API__ false (firmware builds): the queued()/inflight() counters are left out (the firmware does not ask)
+declare const __API__: boolean;
 
 export interface ClientOptions {
   host?: string;
@@ -270,8 +272,6 @@ Client.prototype = {
     return this;
   },
 
-  queued: function () { return this.q.length; },
-  inflight: function () { return this.f.length; },
 
   // ---- incoming: every packet and every decode error ----
 
@@ -492,6 +492,11 @@ Client.prototype = {
     c.tm = w && c.k.setTimer(c.fi, ms!);
   },
 } as ThisType<State> & Partial<State>;
+
+if (typeof __API__ == "undefined" || __API__) {
+  Client.prototype.queued = function (this: State) { return this.q.length; };
+  Client.prototype.inflight = function (this: State) { return this.f.length; };
+}
 
 /** A new client (the constructor, for TypeScript callers that prefer a function). */
 export function createClient(o: ClientOptions, transport?: Transport, clock?: Clock): Client {
