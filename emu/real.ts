@@ -12,9 +12,11 @@
 // ./espruino.flash in a temp dir, by one run of the interpreter), then the interpreter starts as a board
 // boots: it runs ".bootcde" from Storage, and `require(name)` loads a module saved under that name, both
 // executed from flash (function bodies stay in flash: RAM goes to structure, as on the device). The REPL
-// on stdin stays open for probes: eval() sends one line (DLE first: not echoed) and reads its answer.
+// on stdin stays open but is not used: probes (eval(), exec()) go through a TCP control link the board
+// opens at boot (see EspruinoBoard), and their answers are read from its console output.
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -64,39 +66,82 @@ export function stageStorage(exe: string, dir: string, files: Record<string, str
 
 export interface Memory { free: number; usage: number; total: number; blocksize: number }
 
-/** One Espruino process booted from Storage, with its console. */
+/** The control link's end on the board, saved as ".boot0" (Espruino runs .boot0-3 before .bootcde): it
+ *  connects to the test's TCP server and runs each line received at the top level (a string given to
+ *  setTimeout runs in the global scope: what it defines stays global). About 40 blocks. */
+function controlCode(port: number): string {
+  return `(function(){var b="";require("net").connect({host:"127.0.0.1",port:${port}},function(){}).on("data",function(d){b+=d;for(var i;(i=b.indexOf("\\n"))>=0;b=b.substr(i+1))setTimeout(b.substr(0,i),0);});})();\n`;
+}
+
+/** One Espruino process booted from Storage, with its console (stdout, read) and a control link (a TCP
+ *  connection it opens to the test at boot: eval() and exec() go through it, not through the REPL on
+ *  stdin, because Espruino for Linux reads stdin in a second thread that appends to the main thread's
+ *  event queue without a lock: under load characters of a line are lost or mixed with the queue's
+ *  bookkeeping, and the REPL has been seen to spin for ever lexing the result (12 boots in 40, one eval
+ *  line each, on a loaded machine). Socket data is read by the main thread. */
 export class EspruinoBoard {
   /** every line printed (banner included), without \r */
   readonly lines: string[] = [];
-  private proc: ChildProcess;
+  private proc: ChildProcess | null = null;
   private buf = "";
   private seq = 0;
   private waiters: Array<() => void> = [];
+  private ctl: Socket | null = null;
+  private booted: Promise<void>;
   exited: number | null = null;
 
-  private constructor(readonly exe: string, readonly dir: string, private own: boolean) {
-    // no arguments: the REPL, after running .bootcde from ./espruino.flash, as a board at power-on
-    this.proc = spawn(exe, [], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
-    this.proc.stdout!.setEncoding("latin1");
-    this.proc.stdout!.on("data", (d: string) => this.take(d));
-    this.proc.stderr!.setEncoding("latin1");
-    this.proc.stderr!.on("data", (d: string) => this.take(d));
-    this.proc.on("exit", (code) => { this.exited = code ?? -1; this.wake(); });
-    this.proc.stdin!.on("error", () => {});
+  private constructor(readonly exe: string, readonly dir: string, private own: boolean, files: Record<string, string> | null,
+    private server: Server | null, private control: boolean) {
+    this.booted = this.boot(files);
+    this.booted.catch((e) => { this.lines.push("ERROR: " + (e as Error).message); this.exited = -1; this.wake(); });
   }
 
-  /** Stage `files` into a fresh Storage (in `dir`, default a new temp dir) and boot. */
-  static start(exe: string, files: Record<string, string>, dir?: string): EspruinoBoard {
+  private async boot(files: Record<string, string> | null) {
+    if (!this.control) {
+      if (files) stageStorage(this.exe, this.dir, files);
+    } else if (!this.server) {
+      const srv = createServer();
+      srv.on("error", () => {});
+      await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+      this.server = srv;
+    }
+    const srv = this.server;
+    if (srv) {
+      srv.removeAllListeners("connection");
+      srv.on("connection", (c: Socket) => { c.on("error", () => {}); this.ctl?.destroy(); this.ctl = c; this.wake(); });
+    }
+    if (files && srv) {
+      const name = [".boot0", ".boot1", ".boot2", ".boot3"].find((n) => !(n in files));
+      if (!name) throw new Error("EspruinoBoard: .boot0-3 all taken (one is the control link)");
+      stageStorage(this.exe, this.dir, { ...files, [name]: controlCode((srv.address() as any).port) });
+    }
+    // no arguments: the REPL, after running .boot0-3 and .bootcde from ./espruino.flash, as a board at power-on
+    const proc = spawn(this.exe, [], { cwd: this.dir, stdio: ["pipe", "pipe", "pipe"] });
+    this.proc = proc;
+    proc.stdout!.setEncoding("latin1");
+    proc.stdout!.on("data", (d: string) => this.take(d));
+    proc.stderr!.setEncoding("latin1");
+    proc.stderr!.on("data", (d: string) => this.take(d));
+    proc.on("exit", (code) => { this.exited = code ?? -1; this.wake(); });
+    proc.stdin!.on("error", () => {});
+  }
+
+  /** Stage `files` into a fresh Storage (in `dir`, default a new temp dir) and boot. Staging and booting
+   *  happen once the control link's server listens: a failure shows in waitLine()/eval(). `control:
+   *  false`: no control link (no eval()/exec()/memory(); nothing of the harness on the board). */
+  static start(exe: string, files: Record<string, string>, dir?: string, o: { control?: boolean } = {}): EspruinoBoard {
     const own = !dir;
     dir = dir || mkdtempSync(join(tmpdir(), "mqtt-mcu-espruino-"));
-    stageStorage(exe, dir, files);
-    return new EspruinoBoard(exe, dir, own);
+    return new EspruinoBoard(exe, dir, own, files, null, o.control !== false);
   }
 
   /** Boot again from the same Storage (a reset: RAM is lost, Storage kept). */
   restart(): EspruinoBoard {
-    this.proc.kill("SIGKILL");
-    return new EspruinoBoard(this.exe, this.dir, this.own);
+    this.proc?.kill("SIGKILL");
+    this.ctl?.destroy();
+    const srv = this.server;
+    this.server = null; // the new board's now
+    return new EspruinoBoard(this.exe, this.dir, this.own, null, srv, this.control);
   }
 
   private take(d: string) {
@@ -112,9 +157,10 @@ export class EspruinoBoard {
   private wake() { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
   private changed(ms: number) { return new Promise<void>((r) => { const t = setTimeout(r, ms); this.waiters.push(() => { clearTimeout(t); r(); }); }); }
 
-  /** lines saying the interpreter hit trouble: uncaught errors, out of memory, its own errors */
-  problems(): string[] {
-    return this.lines.filter((l) => /Uncaught|OUT OF MEMORY|MEMORY_BUSY|Execution Interrupted|^ERROR|FATAL/i.test(l));
+  /** lines saying the interpreter hit trouble: uncaught errors, out of memory, its own errors (from line
+   *  index `from`) */
+  problems(from = 0): string[] {
+    return this.lines.slice(from).filter((l) => /Uncaught|OUT OF MEMORY|MEMORY_BUSY|Execution Interrupted|^ERROR|FATAL/i.test(l));
   }
 
   /** Wait for a line matching `m` (from line index `from`); returns it. */
@@ -129,25 +175,51 @@ export class EspruinoBoard {
     }
   }
 
-  /** Evaluate `expr` on the board (one REPL line, not echoed) and return its JSON value. */
+  /** Evaluate `expr` on the board (at the top level, through the control link) and return its JSON
+   *  value. Rejects with the board's message when it throws. */
   async eval(expr: string, ms = 10000): Promise<any> {
-    const tag = "@@" + ++this.seq + " ";
-    const from = this.lines.length;
-    // DLE: the line is not echoed; the answer is one printed line
-    this.proc.stdin!.write("\x10print(" + JSON.stringify(tag) + "+JSON.stringify(" + expr + "))\n");
-    const l = await this.waitLine((x) => x.indexOf(tag) >= 0, ms, from);
-    const v = l.substr(l.indexOf(tag) + tag.length);
+    const v = await this.line((tag) => `try{print(${JSON.stringify(tag + "=")}+JSON.stringify(${expr}))}catch(x){print(${JSON.stringify(tag + "!")}+x)}`, ms);
     return v == "undefined" || v == "" ? undefined : JSON.parse(v);
+  }
+
+  /** Run statements at the board's top level (what they define stays global) and wait until they ran.
+   *  One line: newlines become spaces (no // comments). Rejects with the board's message when they throw.
+   *  Returns the lines printed meanwhile. */
+  async exec(stmts: string, ms = 10000): Promise<string[]> {
+    const from = this.lines.length;
+    await this.line((tag) => `try{${stmts.replace(/\n/g, " ")};print(${JSON.stringify(tag + "=")})}catch(x){print(${JSON.stringify(tag + "!")}+x)}`, ms);
+    return this.lines.slice(from).filter((x) => !/^@@\d+[=!]/.test(x));
+  }
+
+  /** Send the code `make(tag)` (one line, ASCII) and return what follows the tag line's "=" ("!": reject). */
+  private async line(make: (tag: string) => string, ms: number): Promise<string> {
+    const end = Date.now() + ms, tag = "@@" + ++this.seq, src = make(tag);
+    if (/[^\x00-\x7f]|\n/.test(src)) throw new Error("EspruinoBoard: send one line of ASCII code (\\u escapes in literals)");
+    await this.booted;
+    if (!this.control) throw new Error("EspruinoBoard: started with control: false (no eval/exec)");
+    while (!this.ctl) {
+      if (this.exited != null) throw new Error(`espruino exited (${this.exited}) before its control link connected; last lines:\n${this.lines.slice(-15).join("\n")}`);
+      if (Date.now() > end) throw new Error(`the board's control link did not connect within ${ms} ms; last lines:\n${this.lines.slice(-15).join("\n")}`);
+      await this.changed(end - Date.now());
+    }
+    const from = this.lines.length;
+    this.ctl.write(src + "\n", "latin1");
+    const l = await this.waitLine((x) => x.startsWith(tag + "=") || x.startsWith(tag + "!"), Math.max(end - Date.now(), 1), from);
+    if (l[tag.length] == "!") throw new Error(`board threw: ${l.substr(tag.length + 1)}`);
+    return l.substr(tag.length + 1);
   }
 
   /** process.memory() after a garbage collection, in blocks */
   memory(): Promise<Memory> { return this.eval("process.memory()"); }
 
   async stop() {
-    if (this.exited == null) {
+    await this.booted.catch(() => {});
+    if (this.exited == null && this.proc) {
       this.proc.kill("SIGKILL");
       for (let i = 0; i < 50 && this.exited == null; i++) await this.changed(20);
     }
+    this.ctl?.destroy();
+    if (this.server) { this.server.close(); this.server = null; }
     if (this.own) rmSync(this.dir, { recursive: true, force: true });
   }
 }

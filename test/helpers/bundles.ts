@@ -10,7 +10,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** build/build.mjs (plain JS: imported by URL, typed loosely) */
 export async function buildModule(): Promise<{
-  bundle(o: { entry: string; out: string; define?: Record<string, unknown>; alias?: Record<string, string>; minify?: boolean }): Promise<string>;
+  bundle(o: { entry: string; out: string; define?: Record<string, unknown>; alias?: Record<string, string>; minify?: boolean; module?: boolean }): Promise<string>;
   BUDGETS: Record<string, number>;
   boardNames(): string[];
 }> {
@@ -33,7 +33,8 @@ let core: Promise<string> | null = null;
 export function coreBundle(): Promise<string> {
   return core || (core = (async () => {
     const b = await buildModule(), out = join(outDir(), "mqtt-mcu.core.js");
-    await b.bundle({ entry: "src/core.ts", out });
+    // module: top-level code, as build/build.mjs makes dist/mqtt-mcu.core.js (not wrapped in an IIFE)
+    await b.bundle({ entry: "src/core.ts", out, module: true });
     return readFileSync(out, "utf8");
   })());
 }
