@@ -120,7 +120,7 @@ export function benchConfig(id: string, port: number, extra: Record<string, any>
     id, name: "Bench", broker: { host: "127.0.0.1", port, keepalive: 30 }, base: "mcu", interval: 1, poll: 1,
     homeassistant: { prefix: "homeassistant", diagnostics: true },
     sensors: [{ name: "door", type: "digital", pin: "D4", debounce: 50, device_class: "door" }],
-    actuators: [{ name: "relay", type: "digital", pin: "D5", device_class: "outlet" }, { name: "light", type: "digital", pin: "D6", component: "light" }],
+    actuators: [{ name: "relay", type: "digital", pin: "D5", device_class: "outlet" }, { name: "light", type: "digital", pin: "D12", component: "light" }],
     ...extra,
   };
 }
@@ -195,7 +195,8 @@ export async function measureFirmware(exe: string, code: string, broker: any, id
     if (o.outage > 0) {
       let peak = 0;
       await broker.down();
-      for (let s = 0; s < o.outage; s += 5) { await new Promise((z) => setTimeout(z, 5000)); peak = Math.max(peak, await use()); }
+      r.outage = [];
+      for (let s = 0; s < o.outage; s += 5) { await new Promise((z) => setTimeout(z, 5000)); const u = await use(); r.outage.push(u); peak = Math.max(peak, u); }
       r.outagePeak = peak;
       const n = w.count(/\/status$/);
       await broker.up();
@@ -203,10 +204,10 @@ export async function measureFirmware(exe: string, code: string, broker: any, id
       await new Promise((z) => setTimeout(z, 3000));
       r.afterOutage = await use();
     }
-    r.problems = b.problems();
+    r.problems = b.problems().slice(0, 5);
   } catch (e) {
     r.error = String((e as Error).message).split("\n")[0];
-    r.problems = b.problems();
+    r.problems = b.problems().slice(0, 5);
     r.last = b.lines.slice(-5);
   } finally {
     await b.stop();

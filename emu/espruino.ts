@@ -20,6 +20,8 @@
 //   - `e instanceof Error` is false and `new TypeError().name` is undefined (Error wrapper, names deleted).
 //   - Map, Set, WeakMap, WeakSet, WeakRef, FinalizationRegistry, Symbol, Proxy, Reflect, BigInt,
 //     Object.freeze, Array.from, Array.of, String.raw, String.fromCodePoint are removed.
+//   - Strings hold bytes: `String.fromCharCode` keeps the low byte of each code (0x20AC -> 0xAC), as
+//     Espruino 2v29 does (ESP builds and, for fromCharCode, the Linux builds too).
 //   - espruino-linux (Espruino's Linux builds have ESPR_UNICODE_SUPPORT; the ESP builds do not):
 //     `s.charAt(i)` of a byte 0x80..0xFF returns a UTF-8 string there, and `x += it` or concat() appends
 //     its 2 UTF-8 bytes (0x82 -> C2 82), while `"a" + it` does not. Here charAt returns those 2 bytes (so
@@ -768,7 +770,13 @@ if (H.strict) {
     Object.setPrototypeOf(SP, dS);
     var FS = function String(v) { var s = arguments.length ? RString(v) : ""; return this instanceof FS ? new RString(s) : s; };
     FS.prototype = dS;
-    FS.fromCharCode = fcc;
+    // Espruino's strings hold bytes: String.fromCharCode keeps the low byte of each code (0x20AC -> 0xAC),
+    // so text beyond Latin-1 cannot be made into a JS string there (src/mqtt/utf8.ts WIDE)
+    FS.fromCharCode = function fromCharCode() {
+      var a = aslice.call(arguments), i;
+      for (i = 0; i < a.length; i++) a[i] &= 255;
+      return fcc.apply(null, a);
+    };
     Object.defineProperty(dS, "constructor", { value: FS, writable: true, configurable: true });
     G.String = FS;
     // errors: instanceof Error is false, .name is undefined

@@ -15,9 +15,10 @@ export function toBytes(p: any): string {
   if (p == null) return out;
   if (p.length == null) p += ""; // numbers, booleans (no typeof "object": swc would add a Symbol helper)
   if (typeof p != "string") {
-    // bytes, in chunks of 200: some engines (mujs) cap apply() arguments. The end is clamped by hand:
+    // bytes, in chunks of 32: apply() makes a variable of each argument (on Espruino 200 of them needed
+    // some 300 blocks at once), and some engines (mujs) cap its arguments. The end is clamped by hand:
     // Espruino's subarray does not clamp it, and reads past the data
-    for (n = p.length; i < n; i += 200) out += chr.apply(null, p[p.subarray ? "subarray" : "slice"](i, i + 200 < n ? i + 200 : n));
+    for (n = p.length; i < n; i += 32) out += chr.apply(null, p[p.subarray ? "subarray" : "slice"](i, i + 32 < n ? i + 32 : n));
     return out;
   }
   if (!SPECIAL.test(p)) return p; // the common case allocates nothing
@@ -38,17 +39,32 @@ export function toBytes(p: any): string {
 /** JS string -> UTF-8 bytes (toBytes of a string). */
 export var encodeUtf8: (s: string) => string = toBytes;
 
-/** UTF-8 bytes (binary string) -> JS string, or null when ill-formed (overlong, surrogate, > U+10FFFF, truncated).
- *  A lenient decode, then a round trip: toBytes only makes well-formed UTF-8 and is exact on it, so the
- *  bytes are well-formed exactly when the decoded string encodes back to them. */
+/** Whether this engine's strings hold UTF-16 units beyond 0xFF (Node, JerryScript, QuickJS). Espruino's
+ *  do not from String.fromCharCode, which keeps the low byte (its Unicode builds, for Linux, make them
+ *  from UTF-8 with E.asUTF8). */
+export var WIDE = chr(256).charCodeAt(0) == 256;
+declare var E: any;
+
+/** UTF-8 bytes (binary string) -> JS string, or null when ill-formed (a stray or missing continuation
+ *  byte, overlong, a surrogate, > U+10FFFF, truncated). Checked byte by byte. Where the engine's strings
+ *  cannot hold the text (Espruino, beyond Latin-1): E.asUTF8 of the bytes on its Unicode builds (the
+ *  string a literal of the same text gives), else the bytes themselves. */
 export function decodeUtf8(b: string): string | null {
-  var out = "", i = 0, c: number, n: number;
+  var out = "", i = 0, c: number, n: number, m: number, fits = 1;
   if (!SPECIAL.test(b)) return b;
   while (i < b.length) {
     c = b.charCodeAt(i++);
-    n = c < 192 ? 0 : c < 224 ? 1 : c < 240 ? 2 : 3;
-    for (c &= 127 >> n; n--;) c = c << 6 | b.charCodeAt(i++) & 63;
-    out += c > 65535 ? chr(55232 + (c >> 10), 56320 | c & 1023) : chr(c); // a surrogate pair
+    // continuation bytes of a lead byte, and the least code point it may encode (else overlong)
+    n = c < 128 ? 0 : c < 194 ? -1 : c < 224 ? 1 : c < 240 ? 2 : c < 245 ? 3 : -1;
+    if (n < 0) return null;
+    m = n < 2 ? 0 : n < 3 ? 2048 : 65536;
+    for (c &= 127 >> n; n--; i++) {
+      if ((b.charCodeAt(i) & 192) != 128) return null; // (NaN past the end)
+      c = c << 6 | b.charCodeAt(i) & 63;
+    }
+    if (c < m || c >> 11 == 27 || c > 1114111) return null;
+    if (!WIDE && c > 255) fits = 0;
+    if (fits) out += c > 65535 ? chr(55232 + (c >> 10), 56320 | c & 1023) : chr(c); // a surrogate pair
   }
-  return toBytes(out) == b ? out : null;
+  return fits ? out : typeof E != "undefined" && E.asUTF8 ? E.asUTF8(b) : b;
 }

@@ -84,8 +84,11 @@ const CONVERSATION: Step[] = [
 function harness(bundle: string): string {
   const script = CONVERSATION.map((s) =>
     "in" in s ? `feed(${JSON.stringify(encode(s.in))});` : "do" in s ? s.do : "").filter(Boolean).join("\n");
+  // (the bundle is module code: in a function of its own, as require() runs it)
   return `var exports = {};
+(function (exports) {
 ${bundle}
+})(exports);
 function say(s) { print(s); }
 function hex(s) { var r = "", i, c; for (i = 0; i < s.length; i++) { c = s.charCodeAt(i); r += (c < 16 ? "0" : "") + c.toString(16); } return r; }
 // a fake clock: timers fire only when the script advances time

@@ -1,5 +1,5 @@
 // UTF-8 <-> JS strings over binary strings (MQTT 1.5.3, RFC 3629), checked against Node's own codec.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import { decodeUtf8, encodeUtf8, toBytes } from "../../src/mqtt/utf8";
 import { hex, toHex } from "./vectors";
@@ -137,5 +137,29 @@ describe("toBytes", () => {
     expect(toBytes(new Uint8Array(a).subarray(10, 610))).toBe(want.substring(10, 610));
     expect(toBytes(new Uint8Array(0))).toBe("");
     expect(toBytes([0, 255])).toBe("\x00\xff");
+  });
+});
+
+// Espruino's strings hold bytes (String.fromCharCode keeps the low byte): there text stays UTF-8, and
+// decodeUtf8 only checks it. Seen on Espruino 2v29: a topic with "€" made the old decode fail and drop
+// the link (EMALFORMED [MQTT-1.5.3-1]).
+describe("on an engine whose strings hold bytes (Espruino)", () => {
+  it("well-formed UTF-8 beyond Latin-1 comes back as its bytes, Latin-1 as characters; ill-formed is null", async () => {
+    const real = String.fromCharCode;
+    String.fromCharCode = ((...a: number[]) => real(...a.map((x) => x & 255))) as any;
+    try {
+      vi.resetModules();
+      const u = await import("../../src/mqtt/utf8");
+      expect(u.WIDE).toBe(false);
+      for (const t of ["a/€", "😀", "温度/°C"]) {
+        const bytes = Buffer.from(t, "utf8").toString("latin1");
+        expect(u.decodeUtf8(bytes)).toBe(bytes); // (Espruino's Unicode builds: E.asUTF8 of them)
+      }
+      expect(u.decodeUtf8("a\xc3\xbc/\xc2\xb0C")).toBe("aü/°C"); // only Latin-1: characters, as its literals give
+      for (const bad of ["\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "a\xff"]) expect(u.decodeUtf8(bad)).toBeNull();
+    } finally {
+      String.fromCharCode = real;
+      vi.resetModules();
+    }
   });
 });
