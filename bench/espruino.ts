@@ -167,49 +167,58 @@ async function watcher(port: number, id: string) {
 }
 
 /**
- * The firmware on the 1,600-block interpreter, from Storage (.bootcde): blocks in use at steady state
- * (after the announce and a few telemetry cycles), the growth over `cycles` telemetry cycles and `cmds`
- * commands, and (`outage` s > 0) with the broker unreachable for that long, then back.
+ * The firmware on the 1,600-block interpreter, from Storage (.bootcde) and with nothing of the harness
+ * on the board: the blocks in use are read from the firmware's own telemetry (`mem`, free bytes, taken
+ * while it makes the message). Steady state: the highest of 5 telemetry messages after a warm-up (the
+ * announce, 10 commands); growth: the same over the last 5 after `cycles` telemetry cycles and `cmds`
+ * commands; and (`outage` s > 0) the highest while the broker is unreachable for that long (read from
+ * the first telemetry messages after it is back, which the device kept queued), then after it is back.
  */
-export async function measureFirmware(exe: string, code: string, broker: any, id: string, o: { cycles: number; cmds: number; outage: number; wifi?: boolean }) {
-  const w = await watcher(broker.port, id), r: any = {};
+export async function measureFirmware(exe: string, code: string, broker: any, id: string, o: { cycles: number; cmds: number; outage: number; wifi?: boolean; total?: number; blocksize?: number }) {
+  const w = await watcher(broker.port, id), r: any = {}, total = o.total || 1600, bs = o.blocksize || 12;
   const files: Record<string, string> = { ".bootcde": code };
   if (o.wifi) files.Wifi = WIFI_STANDIN;
-  const b = EspruinoBoard.start(exe, files);
-  const use = async () => (await b.memory()).usage;
-  try {
-    await w.until(() => w.count(/\/telemetry$/) >= 3, 30000, "three telemetry messages");
-    r.announced = { status: w.count(/\/status$/), states: w.count(/\/state\//), discovery: w.count(/^homeassistant\//) };
-    r.steady = await use();
-    // telemetry cycles (interval 1 s) and commands (toggles, each echoed)
-    const t0 = w.count(/\/telemetry$/);
-    for (let i = 0; i < o.cmds; i++) {
+  const b = EspruinoBoard.start(exe, files, undefined, { control: false });
+  const used = () => w.got.filter((m) => /\/telemetry$/.test(m.topic)).map((m) => total - Math.round(JSON.parse(m.text).mem / bs));
+  const tele = () => w.count(/\/telemetry$/);
+  const cmds = async (n: number) => {
+    const s0 = w.count(/\/state\/relay$/);
+    for (let i = 0; i < n; i++) {
       await w.c.publishAsync(`mcu/${id}/cmd/relay`, i & 1 ? "OFF" : "ON");
-      if (i % 20 == 19) await w.until(() => w.count(/\/state\/relay$/) >= i + 1, 10000, "command echoes");
+      if (i % 20 == 19) await w.until(() => w.count(/\/state\/relay$/) >= s0 + i + 1, 10000, "command echoes");
     }
-    await w.until(() => w.count(/\/state\/relay$/) >= o.cmds, 20000, "command echoes");
-    await w.until(() => w.count(/\/telemetry$/) >= t0 + o.cycles, o.cycles * 1500 + 10000, o.cycles + " telemetry cycles");
-    r.telemetry = w.count(/\/telemetry$/) - t0;
-    r.after = await use();
+    await w.until(() => w.count(/\/state\/relay$/) >= s0 + n, 20000, "command echoes");
+  };
+  const five = async () => { const n = tele(); await w.until(() => tele() >= n + 5, 15000, "5 telemetry messages"); return Math.max(...used().slice(n, n + 5)); };
+  try {
+    await w.until(() => tele() >= 1, 30000, "the first telemetry");
+    r.announced = { status: w.count(/\/status$/), states: w.count(/\/state\//), discovery: w.count(/^homeassistant\//) };
+    await cmds(10);
+    r.steady = await five();
+    const t0 = tele();
+    await cmds(o.cmds);
+    await w.until(() => tele() >= t0 + o.cycles, o.cycles * 1500 + 10000, o.cycles + " telemetry cycles");
+    r.cycles = tele() - t0;
+    r.commands = o.cmds;
+    r.after = await five();
     r.growth = r.after - r.steady;
     if (o.outage > 0) {
-      let peak = 0;
+      const n = w.count(/\/status$/), t1 = tele();
       await broker.down();
-      r.outage = [];
-      for (let s = 0; s < o.outage; s += 5) { await new Promise((z) => setTimeout(z, 5000)); const u = await use(); r.outage.push(u); peak = Math.max(peak, u); }
-      r.outagePeak = peak;
-      const n = w.count(/\/status$/);
+      await new Promise((z) => setTimeout(z, o.outage * 1000));
       await broker.up();
       await w.until(() => w.count(/\/status$/) > n, 120000, "online after the outage");
-      await new Promise((z) => setTimeout(z, 3000));
-      r.afterOutage = await use();
+      // what it queued while the broker was away comes first: its mem figures are the outage's
+      await w.until(() => tele() > t1 + 1, 20000, "telemetry after the outage");
+      await new Promise((z) => setTimeout(z, 2000));
+      r.outagePeak = Math.max(...used().slice(t1));
+      r.afterOutage = await five();
     }
-    r.problems = b.problems().slice(0, 5);
   } catch (e) {
     r.error = String((e as Error).message).split("\n")[0];
-    r.problems = b.problems().slice(0, 5);
     r.last = b.lines.slice(-5);
   } finally {
+    r.problems = b.problems().slice(0, 5);
     await b.stop();
     await w.c.endAsync(true);
   }
