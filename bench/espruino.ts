@@ -30,21 +30,23 @@ function clientCode(which: "ours" | "theirs", port: number, id: string): string 
     : `var M = require("MQTT");\nr.require = m() - m0;\nvar c = M.create("127.0.0.1", { port: ${port}, client_id: "${id}", keep_alive: 60 }), CONNECTED = "connected";`;
 }
 
-/** memory in blocks above the interpreter's own at start: after require, once connected and subscribed,
- *  then after `n` QoS 0 and `n` QoS 1 round trips (publish -> receive of its own message). Each figure is
- *  taken when nothing is under way (from a timer), so it counts what stays. */
+/** memory in blocks above the interpreter's own at start: after require, after createClient, once
+ *  connected and subscribed; then after a warm-up (50 QoS 0 and 50 QoS 1 round trips: publish -> receive
+ *  of its own message; what is made once, at the first of each), and after `n` more of each (growth).
+ *  Each figure is taken when nothing is under way (from a timer), so it counts what stays. */
 function memoryDriver(which: "ours" | "theirs", port: number, n: number): string {
-  return `var m = function () { return process.memory().usage; }, m0 = m(), r = {};
-var T = "bench/mem/${which}", k = 0, q = 0;
+  // (the driver's own variables are made before the first reading)
+  return `var m = function () { return process.memory().usage; }, r = { require: 0, created: 0, connected: 0, subscribed: 0, warm: 0, after: 0, growth: 0 };
+var T = "bench/mem/${which}", k = 0, q = 0, phase = 0, N = [50, 50, ${n}, ${n}], m0 = m();
 ${clientCode(which, port, "mem-" + which)}
 r.created = m() - m0;
 function next() { c.publish(T, "hello world 1234", { qos: q }); }
 c.on("message", function () {
-  if (++k < ${n}) return next();
+  if (++k < N[phase]) return next();
   setTimeout(function () {
-    if (!q) { r.afterQos0 = m() - m0; q = 1; k = 0; return next(); }
-    r.afterQos1 = m() - m0;
-    print("@@R " + JSON.stringify(r));
+    if (phase == 1) r.warm = m() - m0;
+    if (++phase == 4) { r.after = m() - m0; r.growth = r.after - r.warm; return print("@@R " + JSON.stringify(r)); }
+    q = phase & 1; k = 0; next();
   }, 200);
 });
 c.on(CONNECTED, function () {
@@ -80,7 +82,7 @@ c.connect();
 export async function runDriver(exe: string, name: string, module: string, driver: string, ram: boolean, timeoutMs = 120000): Promise<any> {
   const files: Record<string, string> = { ".bootcde": (ram ? `Modules.addCached(${JSON.stringify(name)}, require("Storage").read("src") + "");\n` : "") + driver };
   files[ram ? "src" : name] = module;
-  const b = EspruinoBoard.start(exe, files);
+  const b = EspruinoBoard.start(exe, files, undefined, { control: false });
   try {
     const l = await b.waitLine((x) => /^@@R |OUT OF MEMORY|^Uncaught/.test(x), timeoutMs);
     if (!/^@@R /.test(l)) return { error: l, problems: b.problems(), errors: b.lines.filter((x) => /^@@E/.test(x)) };
@@ -94,7 +96,7 @@ export async function runDriver(exe: string, name: string, module: string, drive
 
 export async function measureCore(core: string, theirs: string | null, o: { quick?: boolean; port: number }) {
   const res: any = { interpreters: {}, memory: {}, speed: {} };
-  const n = o.quick ? 200 : 1000, sn = o.quick ? 200 : 500, rounds = o.quick ? 2 : 3;
+  const n = o.quick ? 200 : 1000, sn = o.quick ? 200 : 500, rounds = o.quick ? 3 : 5;
   const mods: Array<["ours" | "theirs", string, string]> = [["ours", "mqtt-mcu", core]];
   if (theirs) mods.push(["theirs", "MQTT", theirs]);
   if (interpreters.espruino1600) {
