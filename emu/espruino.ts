@@ -20,7 +20,7 @@
 //   - `e instanceof Error` is false and `new TypeError().name` is undefined (Error wrapper, names deleted).
 //   - Map, Set, WeakMap, WeakSet, WeakRef, FinalizationRegistry, Symbol, Proxy, Reflect, BigInt,
 //     Object.freeze, Array.from, Array.of, String.raw, String.fromCodePoint are removed.
-//   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). ../shared/tools/bundle-check.mjs checks
+//   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). build/gate.mjs (the bundle gate) checks
 //     that statically (test/bundle/gate.test.ts).
 // Timers: setTimeout/setInterval/clearTimeout/clearInterval/changeInterval with Espruino's rules: ids are
 //   "highest live id + 1" (so ids are REUSED once the timers above them are gone), a timer is removed after
