@@ -32,7 +32,7 @@
 //     end - begin long; past the data it reads 0 (writes there are dropped), and E.toString/E.toUint8Array
 //     of it never return. Here: a warning, a real view while it stays inside the ArrayBuffer, else a copy
 //     (reads 0 past the data; writes to it are not shared) that E.toString/E.toUint8Array throw on.
-//   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). ../shared/tools/bundle-check.mjs checks
+//   - NOT emulated: Espruino's lack of hoisting (QuickJS hoists). build/gate.mjs (the bundle gate) checks
 //     that statically (test/bundle/gate.test.ts).
 // Timers: setTimeout/setInterval/clearTimeout/clearInterval/changeInterval with Espruino's rules: ids are
 //   "highest live id + 1" (so ids are REUSED once the timers above them are gone), a timer is removed after

@@ -14,6 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { figure, probe, sleep, uniq, until } from "./reliability-common";
+import { random } from "../helpers/seed";
 
 const KILLS = 20;
 // RELIABILITY_AUTOSAVE=0: Mosquitto's default saving (every 30 min and at shutdown), to measure what
@@ -54,7 +55,7 @@ describe.skipIf(!hasMosquitto)("reliability: broker killed (SIGKILL) and restart
       })();
       const downMs: number[] = [];
       for (let k = 0; k < KILLS; k++) {
-        await sleep(250 + Math.random() * 250);
+        await sleep(250 + random() * 250);
         const t0 = Date.now();
         process.kill(b.pid, "SIGKILL");
         await b.restart(); // reaps the dead process, starts again on the same port and files

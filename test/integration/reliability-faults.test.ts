@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { startFaultProxy, FaultProxy } from "../helpers/fault-proxy";
 import { figure, frames, names, probe, sleep, uniq, until } from "./reliability-common";
+import { random } from "../helpers/seed";
 
 describe.skipIf(!hasMosquitto)("reliability: black hole, corruption", () => {
   let b: Mosquitto, px: FaultProxy;
@@ -35,7 +36,7 @@ describe.skipIf(!hasMosquitto)("reliability: black hole, corruption", () => {
         px.set({ blackhole: false });
         await until(() => online.length > m, () => "a reconnect after the black hole", 3000);
         back.push(online[m] - offline[n]);
-        await sleep(300 + Math.random() * 500); // the next black hole starts at another point of the keepalive cycle
+        await sleep(300 + random() * 500); // the next black hole starts at another point of the keepalive cycle
       }
       figure("blackhole keepalive 1s", { detectMs: detect, reconnectMs: back, limitMs: 1500 });
       for (const d of detect) expect(d).toBeLessThanOrEqual(1500 + 100); // 1.5 x keepalive, plus timer slack

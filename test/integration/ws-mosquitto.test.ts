@@ -3,7 +3,7 @@
 // the `ws` package's WebSocket), with our client. Messages cross between the websocket and the plain
 // TCP listener, so the broker really parsed what we framed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../helpers/seed";
 import WebSocket from "ws";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { board } from "../../boards/host";

@@ -1,6 +1,7 @@
 // The streaming decoder: any fragmentation, any coalescing, remaining-length limits and the size cap.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { fcParams } from "../helpers/seed";
 import { createDecoder } from "../../src/mqtt/decoder";
 import { encode, type Packet } from "../../src/mqtt/packets";
 import { E, type MqttError } from "../../src/mqtt/errors";
@@ -73,7 +74,7 @@ describe("framing", () => {
         feedCut(s.d.push, SMALL_BYTES, fine);
         expect(s.out).toStrictEqual(SMALL.map((v) => v.packet));
       }),
-      { numRuns: 200 },
+      fcParams({ numRuns: 200 }),
     );
   });
 
@@ -219,7 +220,7 @@ describe("never throws", () => {
         for (const e of r.errors) expect(Object.values(E)).toContain(e.code);
         for (const p of r.packets) expect(p.type >= 1 && p.type <= 14).toBe(true);
       }),
-      { numRuns: 2000 },
+      fcParams({ numRuns: 2000 }),
     );
   });
 });

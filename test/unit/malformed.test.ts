@@ -6,6 +6,7 @@ import { decode, encode, isError, NAMES } from "../../src/mqtt/packets";
 import { createDecoder } from "../../src/mqtt/decoder";
 import { E, type MqttError } from "../../src/mqtt/errors";
 import { SMALL, frame, hex } from "./vectors";
+import { fcParams } from "../helpers/seed";
 
 interface Bad { name: string; hex: string; type: number; rule: string }
 const MQTT4 = "00 04 4d 51 54 54 04";
@@ -213,23 +214,44 @@ describe("fuzzing the vectors", () => {
           }
         },
       ),
-      { numRuns: 20000 },
+      fcParams({ numRuns: 20000 }),
     );
   });
 
+  // The SMALL vectors back to back, a few bytes corrupted, pushed in chunks of step + 1 bytes. Only packets
+  // and error values with a known code come out, and nothing throws. A corrupted length may announce a
+  // packet longer than the rest of the stream: then the decoder rightly waits and may report nothing yet,
+  // but it is not stuck. Zero bytes finish any packet within 65,540 bytes (the longest wait: an oversize
+  // QoS 1/2 PUBLISH read up to its packet id after a 65,535-byte topic; any other packet is < 4,096 B),
+  // and then it reports.
+  const stream = SMALL.map((v) => v.bytes).join("");
+  function corrupted(edits: [number, number][], step: number) {
+    const s = stream.split("");
+    for (const [at, v] of edits) s[at] = String.fromCharCode(v);
+    const all = s.join(""), got: any[] = [];
+    const d = createDecoder(4096, (p) => got.push(p), (e) => { expect(Object.values(E)).toContain(e.code); got.push(e); });
+    for (let i = 0; i < all.length; i += step + 1) d.push(all.substring(i, i + step + 1));
+    const reported = got.length;
+    for (let pad = 0; !got.length && pad < 65540; pad += 4096) d.push("\0".repeat(4096));
+    expect(got.length, "reports once the stream is padded").toBeGreaterThan(0);
+    return { reported, got };
+  }
+
   it("the stream decoder, fed corrupted streams, reports only values and never throws", () => {
-    const stream = SMALL.map((v) => v.bytes).join("");
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat(stream.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.nat(64), (edits, step) => {
-        const s = stream.split("");
-        for (const [at, v] of edits) s[at] = String.fromCharCode(v);
-        const all = s.join("");
-        let n = 0;
-        const d = createDecoder(4096, () => n++, (e) => { expect(Object.values(E)).toContain(e.code); n++; });
-        for (let i = 0; i < all.length; i += step + 1) d.push(all.substring(i, i + step + 1));
-        expect(n).toBeGreaterThan(0);
+        corrupted(edits, step);
       }),
-      { numRuns: 1000 },
+      fcParams({ numRuns: 1000 }),
     );
+  });
+
+  it("regression (seed 948320669): a corrupted length longer than the stream: nothing reported until the packet ends", () => {
+    // byte 0 -> 0 (reserved type 0), bytes 1-2 -> 80 08: a remaining length of 1,024, past the 975-byte stream
+    const { reported, got } = corrupted([[1, 128], [2, 8], [0, 0]], 0);
+    expect(stream.length).toBeLessThan(3 + 1024);
+    expect(reported).toBe(0);
+    expect(got[0]).toMatchObject({ code: E.MALFORMED, type: 0 });
+    expect(ruleOf(got[0])).toBe("MQTT-2.2.1");
   });
 });

@@ -1,6 +1,7 @@
 // Topic names and filters (MQTT 3.1.1 section 4.7): validation and matching.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { fcParams } from "../helpers/seed";
 import { matches, validTopic } from "../../src/mqtt/topic";
 
 describe("validTopic", () => {
@@ -134,7 +135,7 @@ describe("matches", () => {
       expect(validTopic(f, true)).toBeNull();
       expect(validTopic(t, false)).toBeNull();
       expect(matches(f, t)).toBe(reference(f, t));
-    }), { numRuns: 20000 });
+    }), fcParams({ numRuns: 20000 }));
   });
 
   it("a filter built from a name by replacing levels with + (and a # tail) matches it", () => {
@@ -143,6 +144,6 @@ describe("matches", () => {
       const f = l.join("/");
       expect(matches(f, t)).toBe(true);
       if (!(t[0] == "$" && cut == 0)) expect(matches(l.slice(0, Math.min(cut, l.length)).concat("#").join("/"), t)).toBe(true);
-    }), { numRuns: 5000 });
+    }), fcParams({ numRuns: 5000 }));
   });
 });

@@ -1,6 +1,7 @@
 // UTF-8 <-> JS strings over binary strings (MQTT 1.5.3, RFC 3629), checked against Node's own codec.
 import { describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
+import { fcParams } from "../helpers/seed";
 import { decodeUtf8, encodeUtf8, toBytes } from "../../src/mqtt/utf8";
 import { hex, toHex } from "./vectors";
 
@@ -49,7 +50,7 @@ describe("encodeUtf8", () => {
     const unit = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xd800, max: 0xdfff })).map((c) => String.fromCharCode(c));
     fc.assert(fc.property(fc.string({ unit, maxLength: 30 }), (s) => {
       expect(encodeUtf8(s)).toBe(nodeEncode(s));
-    }), { numRuns: 5000 });
+    }), fcParams({ numRuns: 5000 }));
   });
 });
 
@@ -105,7 +106,7 @@ describe("decodeUtf8", () => {
     fc.assert(fc.property(fc.array(byte, { maxLength: 12 }), (a) => {
       const b = String.fromCharCode(...a);
       expect(decodeUtf8(b)).toBe(nodeDecode(b));
-    }), { numRuns: 20000 });
+    }), fcParams({ numRuns: 20000 }));
   });
 
   it("round-trips every code point range", () => {
@@ -113,7 +114,7 @@ describe("decodeUtf8", () => {
       const b = encodeUtf8(s);
       expect(b).toBe(nodeEncode(s));
       expect(decodeUtf8(b)).toBe(s);
-    }), { numRuns: 5000 });
+    }), fcParams({ numRuns: 5000 }));
   });
 });
 

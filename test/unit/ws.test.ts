@@ -3,7 +3,8 @@
 // written independently with Node Buffers and crypto, and the RFC 6455 examples (section 5.7, 1.3)
 // are checked byte for byte.
 import { describe, expect, it } from "vitest";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
+import { random, randomBytes } from "../helpers/seed";
 import { Server, WebSocket as MockWebSocket } from "mock-socket";
 import { base64, sha1, wsAccept, wsTransport, WsOptions } from "../../src/net/ws";
 import { wsObjectTransport } from "../../src/net/wsobject";
@@ -95,7 +96,7 @@ function open(o?: WsOptions, inner = fakeInner()) {
 /** a random source that plays `bytes` (each as byte/256), then random ones */
 function playing(bytes: number[]) {
   let i = 0;
-  return () => (i < bytes.length ? bytes[i++] / 256 : Math.random());
+  return () => (i < bytes.length ? bytes[i++] / 256 : random());
 }
 
 describe("base64 and SHA-1 (for the key and Sec-WebSocket-Accept)", () => {
