@@ -11,3 +11,4 @@ export declare function checkCode(code: string, name?: string, opts?: { budget?:
 export declare function checkFile(file: string, opts?: { budget?: number }): Result;
 /** one line per problem, `file:line:col: rule: message` */
 export declare function format(file: string, r: Result): string[];
+export const OVER: Record<string, number>;

@@ -95,7 +95,7 @@ interface State extends Client, DecoderOwner {
   /** keepalive ms */
   ka: number;
   /** next packet id, retry attempt, when the link came up, end() was called */
-  n: number; at: number; ua: number; e: number;
+  n: number; ak: number; ua: number; e: number;
   /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
   tp: Msg; sc: Packet;
 
@@ -163,7 +163,7 @@ export function Client(this: State, o: ClientOptions, transport?: Transport, clo
   c.a = [];
   c.sb = {};
   if (typeof __QOS2__ == "undefined" || __QOS2__) c.r = {};
-  c.qb = c.hd = c.n = c.at = 0;
+  c.qb = c.hd = c.n = c.ak = 0;
   c.fi = timerFn(c);
   c.o = o;
   c.t = transport || o.transport;
@@ -472,10 +472,10 @@ Client.prototype = {
     c.connected = false;
     // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     if (!c.e && rc) {
-      if (was && c.k.now() - c.ua >= (rc.stable || D.RECONNECT_STABLE)) c.at = 0;
+      if (was && c.k.now() - c.ua >= (rc.stable || D.RECONNECT_STABLE)) c.ak = 0;
       // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
       // (refusals 4, 5) wait the max
-      d = Math.min(max, min * Math.pow(2, ++c.at));
+      d = Math.min(max, min * Math.pow(2, ++c.ak));
       c.arm(3, e && e.returnCode! > 3 ? max : min + (c.o.random || Math.random)() * (d - min));
     }
     if (e) c.emit("error", e);
