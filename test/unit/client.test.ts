@@ -257,6 +257,30 @@ describe("keepalive", () => {
     expect(c.connected).toBe(false); // no PINGRESP to the later pings
   });
 
+  // [MQTT-3.1.2-23]: the client sends a packet within each keepalive period. A client that only
+  // receives (a message every second) must ping every keepalive (10 s), not every 1.5 x (seen against
+  // Paho's test broker: a ping every ~1.5 x keepalive, after a PINGRESP the timer was not re-armed)
+  it("a receive-only client sends something within every keepalive period, for a minute", () => {
+    const { clock, c, peer } = setup(); // keepalive 10 s, connected at 1000
+    let lastOut = 1000, worst = 0, pings = 0;
+    for (let t = 0; t < 60000; t += 100) {
+      clock.advance(100);
+      if (t % 1000 == 0) peer().send(pub(0x30, null)); // a QoS 0 message each second: nothing to answer
+      const out = peer().take();
+      if (out) {
+        expect(out).toBe(PINGREQ);
+        pings++;
+        worst = Math.max(worst, clock.now() - lastOut);
+        lastOut = clock.now();
+        peer().send(PINGRESP);
+      }
+    }
+    worst = Math.max(worst, clock.now() - lastOut);
+    expect(worst).toBeLessThanOrEqual(10000);
+    expect(pings).toBeGreaterThanOrEqual(6);
+    expect(c.connected).toBe(true);
+  });
+
   it("keepalive 0: no ping, no dead-link timer", () => {
     const { clock, c, peer } = setup({ keepalive: 0 });
     expect(clock.pending()).toBe(0);
