@@ -227,8 +227,25 @@ export async function measureFirmware(exe: string, code: string, broker: any, id
   return r;
 }
 
+/** The bench config on the 1,600-block build: the espruino-linux bundle through cycles, commands and
+ *  (when the broker can be stopped) an outage; the esp8266 bundle (with the Wifi stand-in) steady. */
+async function measureFirmwares(exe: string, broker: any) {
+  const out: any = { config: "1 digital sensor (door), 2 digital actuators (relay, light), Home Assistant with diagnostics, telemetry every 1 s" };
+  const canStop = typeof broker.down == "function";
+  const runs: Array<[string, any]> = [
+    ["espruino-linux", { cycles: quick ? 5 : 20, cmds: quick ? 20 : 100, outage: canStop && !quick ? 40 : 0 }],
+    ["esp8266", { cycles: 2, cmds: 10, outage: 0, wifi: true }],
+  ];
+  for (const [board, o] of runs) {
+    const id = "bench" + board.replace(/\W/g, "") + process.pid;
+    const code = await buildFirmware(board, benchConfig(id, broker.port, o.wifi ? { wifi: { ssid: "bench" } } : {}), o.wifi ? { wifi: { password: "bench" } } : {});
+    out[board] = { bytes: code.length, outage: o.outage, ...(await measureFirmware(exe, code, broker, id, o)) };
+  }
+  return out;
+}
+
 if (outFile) {
-  const res: any = { missing: [] as string[] };
+  const res: any = { quick, missing: [] as string[] };
   if (!interpreters.espruino) res.missing.push("MQTT_MCU_ESPRUINO (Espruino for Linux, growable)");
   if (!interpreters.espruino1600) res.missing.push("MQTT_MCU_ESPRUINO_1600 (Espruino for Linux, 32-bit, 1,600 variables)");
   const theirs = espruinoMqttModule();
@@ -237,6 +254,7 @@ if (outFile) {
     const broker = await startMosquitto();
     try {
       res.core = await measureCore(readFileSync(`${ROOT}/dist/mqtt-mcu.core.js`, "latin1"), theirs, { quick, port: broker.port });
+      if (interpreters.espruino1600) res.firmware = await measureFirmwares(interpreters.espruino1600, broker);
     } finally {
       await broker.stop();
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--only sizes,codec,e2e,quickjs] [--doc]
+// npm run bench [-- --quick] [--only sizes,codec,e2e,quickjs,espruino] [--doc]
 //
 // Builds the bundles, then measures, each part in its own Node process, ours against a peer in the
 // same run:
@@ -7,6 +7,8 @@
 //   codec   encode/decode packets/s, our codec vs mqtt-packet                 (bench/codec.ts)
 //   e2e     publish->receive through a local Mosquitto, ours vs MQTT.js         (bench/e2e.ts)
 //   quickjs allocations per message and memory of the bundle in QuickJS        (bench/quickjs.ts)
+//   espruino the core and the firmware in the real Espruino, when MQTT_MCU_ESPRUINO[_1600] name one:
+//           blocks and round trips/s, ours vs Espruino's MQTT module            (bench/espruino.ts)
 // Writes bench/results.json, prints the tables; --doc also rewrites the tables in docs/performance.md
 // and README.md.
 // Never part of `npm test`: nothing here asserts a time.
@@ -18,7 +20,8 @@ import { cpus, loadavg, totalmem, platform, release } from "node:os";
 import { join } from "node:path";
 import { ROOT, DIST, BUDGETS, buildAll, boardNames, bundle, sizeRow } from "../build/build.mjs";
 
-const PARTS = ["sizes", "codec", "e2e", "quickjs"];
+const PARTS = ["sizes", "codec", "e2e", "quickjs", "espruino"];
+const RUN = ["codec", "e2e", "quickjs", "espruino"];
 const CACHE = join(ROOT, "node_modules/.cache/mqtt-mcu-bench");
 
 function parseArgs(argv) {
@@ -68,7 +71,7 @@ function runPart(file, extra, quick) {
   const argv = [file, "--out", out, ...extra, ...(quick ? ["--quick"] : [])];
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, MQTT_MCU_ROOT: ROOT } });
-    const timer = setTimeout(() => { try { process.kill(c.pid, "SIGKILL"); } catch {} }, 240000);
+    const timer = setTimeout(() => { try { process.kill(c.pid, "SIGKILL"); } catch {} }, /espruino/.test(file) ? 900000 : 240000);
     c.on("exit", (code, sig) => {
       clearTimeout(timer);
       if (code !== 0) return reject(new Error(`${file} exited with ${code ?? sig}`));
@@ -156,7 +159,55 @@ function tables(r) {
       L.push("");
     }
   }
+  if (r.espruino) espruinoTables(r.espruino, L);
   return L.join("\n");
+}
+
+// The real interpreter's figures: blocks (12 bytes each on the 1,600-variable build, as an ESP8266).
+function espruinoTables(e, L) {
+  const v = e.core && (e.core.interpreters.espruino1600 || e.core.interpreters.espruino);
+  L.push(`#### On the real Espruino${v ? " " + v : ""} (Linux builds of its public source)`, "");
+  if (e.missing.length) L.push("Not measured here, missing: " + e.missing.join("; ") + ".", "");
+  if (!e.core) return;
+  const m = e.core.memory, th = !!m.theirs, bad = (x) => !x || x.error;
+  if (m.ours) {
+    L.push("Blocks in use above the interpreter's own, on the 32-bit 1,600-variable build (the ESP8266's store), code run from Storage " +
+      "(as a saved board runs it); each figure read from a timer, when nothing is under way. Warm: after 50 QoS 0 and 50 QoS 1 round trips; growth: over " +
+      `${e.quick ? "200" : "1,000"} more of each.`, "",
+      `| blocks | mqtt-mcu core | ${th ? "Espruino's MQTT module | ours / theirs |" : ""}`, `|---|---:|${th ? "---:|---:|" : ""}`);
+    for (const [key, label] of [["require", "after require()"], ["created", "client created"], ["connected", "connected"], ["warm", "connected, subscribed, warm"], ["growth", "growth"]]) {
+      const a = bad(m.ours) ? null : m.ours[key], b = th && !bad(m.theirs) ? m.theirs[key] : null;
+      L.push(`| ${label} | ${n0(a)} | ${th ? `${n0(b)} | ${a != null && b ? (a / b).toFixed(2) + "x" : "-"} |` : ""}`);
+    }
+    if (bad(m.ours)) L.push("", "ours failed: " + m.ours.error);
+    if (th && bad(m.theirs)) L.push("", "theirs failed: " + m.theirs.error);
+    L.push("", "Budgets (issue 14): after require <= 250, connected <= 450: " +
+      (bad(m.ours) ? "not measured" : `${m.ours.require <= 250 && m.ours.connected <= 450 ? "met" : "**NOT met**"} (${m.ours.require}, ${m.ours.connected})`) + ".", "");
+  }
+  const s = e.core.speed, rate = (x) => !x || x.error ? "-" : n0(x.best);
+  L.push("QoS 0 publish -> receive of its own 16-byte message through a local Mosquitto, round trips per second, best of the rounds " +
+    "(the interpreter runs the source text: this is the per-message cost of our code and the interpreter, not of the network).", "",
+    "| build, code in | mqtt-mcu core | Espruino's MQTT module | ours / theirs |", "|---|---:|---:|---:|");
+  for (const [key, label] of [["Flash1600", "1,600 variables, Storage (file reads on Linux)"], ["RamGrowable", "growable, RAM"]]) {
+    const a = s["ours" + key], b = s["theirs" + key];
+    if (!a && !b) continue;
+    L.push(`| ${label} | ${rate(a)} | ${rate(b)} | ${a && b && a.best && b.best ? (a.best / b.best).toFixed(2) + "x" : "-"} |`);
+  }
+  L.push("");
+  const f = e.firmware;
+  if (f) {
+    L.push(`The firmware on the 1,600-variable build, from Storage: ${f.config}. Blocks in use as the device reports them in its telemetry ` +
+      "(`mem`, taken while it builds the message, so transients included): steady = highest of 5 after the announce and 10 commands.", "",
+      "| bundle | bytes | announced (status, states, discovery) | steady | after cycles / commands | growth | outage: peak | after outage |", "|---|---:|---|---:|---:|---:|---:|---:|");
+    for (const b of ["espruino-linux", "esp8266"]) {
+      const x = f[b];
+      if (!x) continue;
+      const an = x.announced ? `${x.announced.status}, ${x.announced.states}, ${x.announced.discovery}` : "-";
+      L.push(`| ${b}${b == "esp8266" ? " (Wifi stand-in)" : ""} | ${n0(x.bytes)} | ${an} | ${n0(x.steady)} | ${x.cycles ? `${n0(x.after)} (${x.cycles} / ${x.commands})` : "-"} | ${x.cycles ? n0(x.growth) : "-"} | ${x.outagePeak ? `${n0(x.outagePeak)} (${x.outage} s down)` : "-"} | ${x.afterOutage ? n0(x.afterOutage) : "-"} |`);
+      if (x.error) L.push("", `${b} failed: ${x.error}`);
+    }
+    L.push("");
+  }
 }
 
 // The tables go between the markers of docs/performance.md and of README.md's Performance section.
@@ -198,11 +249,11 @@ async function main() {
   else await buildAll({ boards: [], quiet: true });
 
   const files = {};
-  for (const p of ["codec", "e2e", "quickjs"]) if (a.only.includes(p)) files[p] = await compile(p);
+  for (const p of RUN) if (a.only.includes(p)) files[p] = await compile(p);
   if (files.quickjs) await bundle({ entry: "bench/qjs-parts.ts", out: join(CACHE, "parts.js") });
 
   const failed = [];
-  for (const p of ["codec", "e2e", "quickjs"]) {
+  for (const p of RUN) {
     if (!files[p]) continue;
     console.error(`bench: ${p}`);
     const t = Date.now();

@@ -157,7 +157,7 @@ function showOutputs(s: BoardSnapshot, info: Info) {
   }
   const d = s.diag, f = facts;
   f.uptime.textContent = dur(d.uptime);
-  f.heap.textContent = d.heapTotal ? `${d.heapUsed.toLocaleString()} of ${d.heapTotal.toLocaleString()} blocks` : "–";
+  f.heap.textContent = d.heapTotal ? `${d.heapUsed.toLocaleString()} of ${d.heapTotal.toLocaleString()} QuickJS blocks (not Espruino JsVars)` : "–";
   f.wifi.textContent = d.rssi == null ? "down" : `${d.rssi} dBm`;
   f.sockets.textContent = String(d.sockets) + (d.uncaught ? ` · ${d.uncaught} uncaught error${d.uncaught > 1 ? "s" : ""}` : "");
 }
@@ -212,7 +212,7 @@ async function main() {
   fact("topics", "topics", root + "/#");
   fact("broker", "broker", info.broker.url + (info.broker.embedded ? " (embedded)" : ""));
   fact("uptime", "uptime", "–");
-  fact("heap", "heap", "–");
+  fact("heap", "emulation heap", "–");
   fact("wifi", "WiFi", "–");
   fact("sockets", "sockets", "–");
   if (info.tcp) $("reach").textContent = `from a terminal: mosquitto_sub -h ${info.tcp.host} -p ${info.tcp.port} -t '${root}/#' -v`;
