@@ -3,7 +3,7 @@
 // MQTT client does not know. Payload bytes are handed to the client as they arrive (MQTT is a byte
 // stream: frame boundaries do not matter), so fragmented messages and 1-byte chunks cost nothing extra.
 import { err, MqttError } from "../mqtt/errors";
-import type { Link, Transport } from "../mqtt/port";
+import type { Link, LinkEvents, Transport } from "../mqtt/port";
 
 export interface WsOptions {
   /** request path; default "/mqtt" */
@@ -62,131 +62,168 @@ export function wsAccept(key: string): string {
 
 function rbyte(rnd: () => number) { return rnd() * 256 & 255; }
 
+// One link: an object per connection, its state in short properties and its code on WS, shared by every
+// link (inner functions per link cost RAM on Espruino: ~190 blocks more than a TCP link, enough to run an
+// ESP8266 out of memory when it re-announced after a reconnect). It is the inner link's events; the
+// client gets a small LINK object that points to it (`close` means a different thing each way).
+interface Ws extends LinkEvents {
+  /** the client's events; the inner link; the options; "host:port"; the Sec-WebSocket-Key */
+  ev: LinkEvents; l: Link | 0; o: WsOptions; hp: string; k: string;
+  /** the upgrade response so far (null once upgraded) */
+  hs: string | null;
+  /** done; the inner link is open; the upgrade was asked; closing (no more frames go out) */
+  dn: number; op: number; as: number; cl: number;
+  /** frame header bytes so far, its length; payload bytes left (-1: a header next); opcode; in a
+   *  fragmented message; a control frame's payload; the mask of the frame going out */
+  h: string; hn: number; lf: number; oc: number; fg: number; ct: string; K: number[];
+  end(e?: MqttError): void;
+  send(c: number, d: string): void;
+  fail(why: string, code?: number): void;
+  hello(): void;
+  upgrade(d: string): void;
+  frameEnd(): void;
+  frames(d: string): void;
+}
+
+var WS = {
+  open: function () { this.op = 1; this.hello(); },
+  data: function (d: string) { if (!this.dn) { if (this.hs != null) this.upgrade(d); else this.frames(d); } },
+  close: function (e?: MqttError) { this.end(e || (this.hs != null ? err("ETRANSPORT", "websocket: connection closed before the upgrade") : undefined)); },
+
+  end: function (e?: MqttError) {
+    var w = this;
+    if (w.dn) return;
+    w.dn = 1;
+    if (w.l) try { w.l.close(); } catch (x) {}
+    w.ev.close(e);
+  },
+  // one frame, FIN set, masked with a fresh key (RFC 6455 section 5.3); built inline, not in a helper
+  // a minifier could turn into a closure per call
+  send: function (c: number, d: string) {
+    var w = this, n = d.length, f = String.fromCharCode, j = 0, r: string, K = w.K, rnd = w.o.random || Math.random;
+    if (!w.l || w.cl) return;
+    for (; j < 4; j++) K[j] = rbyte(rnd);
+    r = f(128 | c) + (n < 126 ? f(128 | n) : n < 65536 ? f(254, n >> 8, n & 255) :
+      f(255, 0, 0, 0, 0, n >>> 24, n >> 16 & 255, n >> 8 & 255, n & 255)) + f(K[0], K[1], K[2], K[3]);
+    for (j = 0; j < n; j++) r += f(d.charCodeAt(j) ^ K[j & 3]);
+    w.l.write(r);
+  },
+  // a protocol violation: say why with a close frame (1002), then drop the link
+  fail: function (why: string, code?: number) {
+    code = code || 1002;
+    try { this.send(8, String.fromCharCode(code >> 8, code & 255)); } catch (x) {}
+    this.cl = 1;
+    this.end(err("ETRANSPORT", "websocket: " + why));
+  },
+  hello: function () {
+    var w = this;
+    if (!w.op || !w.l || w.as) return;
+    w.as = 1;
+    w.l.write("GET " + (w.o.path || "/mqtt") + " HTTP/1.1\r\nHost: " + w.hp +
+      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + w.k +
+      "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + (w.o.protocol || "mqtt") + "\r\n\r\n");
+  },
+  upgrade: function (d: string) {
+    var w = this, at: number, head: string, line: string, acc: string, hs = w.hs + d;
+    at = hs.indexOf("\r\n\r\n");
+    if (at < 0) {
+      w.hs = hs;
+      if (hs.length > 4096) w.fail("upgrade response too long");
+      return;
+    }
+    head = hs.substr(0, at);
+    d = hs.substr(at + 4);
+    w.hs = null;
+    line = head.split("\r\n")[0];
+    if (line.substr(9, 3) != "101") return w.end(err("ETRANSPORT", "websocket upgrade refused: " + line));
+    if (w.o.accept) {
+      at = head.toLowerCase().indexOf("\r\nsec-websocket-accept:");
+      acc = at < 0 ? "" : head.substr(at + 23).split("\r\n")[0].split(" ").join("");
+      if (acc != w.o.accept(w.k)) return w.end(err("ETRANSPORT", "websocket upgrade: bad Sec-WebSocket-Accept"));
+    }
+    w.ev.open();
+    if (d.length && !w.dn) w.frames(d);
+  },
+  frameEnd: function () {
+    var w = this, code: number, ct = w.ct;
+    w.lf = -1;
+    w.ct = "";
+    // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
+    if (w.oc == 9) try { w.send(10, ct); } catch (x) { w.end(err("ETRANSPORT", "websocket: pong not sent")); }
+    else if (w.oc == 8) {
+      code = ct.length > 1 ? ct.charCodeAt(0) << 8 | ct.charCodeAt(1) : 1005;
+      // echo the close (RFC 6455 section 5.5.1), then drop the link
+      try { w.send(8, ct.substr(0, 2)); } catch (x) {}
+      w.cl = 1;
+      w.end(err("ETRANSPORT", "websocket closed by the server (" + code + (ct.length > 2 ? " " + ct.substr(2) : "") + ")"));
+    }
+  },
+  frames: function (d: string) {
+    var w = this, j = 0, n: number, p: string, b0: number, b1: number, h: string;
+    while (j < d.length && !w.dn) {
+      if (w.lf < 0) {
+        // header bytes, one at a time: at most 10 of them (a server never masks)
+        h = w.h += d.substr(j++, 1); // not charAt: on Espruino for Linux it gives a UTF-8 string for a byte >= 0x80, and += appends 2 bytes
+        b1 = h.charCodeAt(1) & 127;
+        if (h.length == 2) w.hn = b1 == 126 ? 4 : b1 == 127 ? 10 : 2;
+        if (h.length < w.hn) continue;
+        b0 = h.charCodeAt(0);
+        b1 = h.charCodeAt(1);
+        w.oc = b0 & 15;
+        n = b1 & 127;
+        if (n > 125) for (n = 0, p = h.substr(2); p; p = p.substr(1)) n = n * 256 + p.charCodeAt(0);
+        w.h = "";
+        w.hn = 2;
+        p = b0 & 112 ? "reserved bits set" : b1 & 128 ? "masked frame from the server" : n > 0x7fffffff ? "frame too big" :
+          w.oc & 8 ? (b0 & 128 && n < 126 ? (w.oc > 10 ? "unknown opcode " + w.oc : "") : "bad control frame") :
+          w.oc == 1 ? "text frame (MQTT needs binary) [MQTT-6.0.0-1]" :
+          (w.oc == 2 ? w.fg : w.oc || !w.fg) ? (w.oc > 2 ? "unknown opcode " + w.oc : "bad fragmentation") : "";
+        if (p) return w.fail(p, w.oc == 1 ? 1003 : 1002);
+        if (!(w.oc & 8)) w.fg = b0 & 128 ? 0 : 1;
+        w.lf = n;
+        if (!n) w.frameEnd();
+        continue;
+      }
+      n = Math.min(w.lf, d.length - j);
+      p = j || n < d.length ? d.substr(j, n) : d;
+      j += n;
+      w.lf -= n;
+      if (w.oc & 8) w.ct += p; else w.ev.data(p);
+      if (!w.lf) w.frameEnd();
+    }
+  },
+} as ThisType<Ws> & Partial<Ws>;
+
+// What the client holds: write a binary frame; close with a close frame (1000: normal closure).
+var LINK = {
+  write: function (d: string) { this.w.send(2, d); },
+  close: function () {
+    var w = this.w;
+    try { w.send(8, "\x03\xe8"); } catch (x) {}
+    w.cl = w.dn = 1;
+    if (w.l) w.l.close();
+  },
+} as ThisType<{ w: Ws }>;
+
 /** WebSocket transport over `inner` (host and port are the broker's websocket listener). */
 export function wsTransport(inner: Transport, o?: WsOptions): Transport {
-  var op = o || {}, rnd = op.random || Math.random;
+  var op = o || {};
   return function (host, port, ev) {
-    var key = "", i = 0, hs: string | null = "", done = false, asked = false, opened = false, closing = false,
-      h = "", hn = 2, left = -1, opc = 0, frag = false, ctl = "", l: Link | null = null, K = [0, 0, 0, 0];
-    for (; i < 16; i++) key += String.fromCharCode(rbyte(rnd));
-    key = base64(key);
-
-    function end(e?: MqttError) {
-      if (done) return;
-      done = true;
-      if (l) try { l.close(); } catch (x) {}
-      ev.close(e);
-    }
-    // one frame, FIN set, masked with a fresh key (RFC 6455 section 5.3); built inline, not in a helper
-    // a minifier could turn into a closure per call
-    function send(c: number, d: string) {
-      var n = d.length, f = String.fromCharCode, j = 0, r: string;
-      if (!l || closing) return;
-      for (; j < 4; j++) K[j] = rbyte(rnd);
-      r = f(128 | c) + (n < 126 ? f(128 | n) : n < 65536 ? f(254, n >> 8, n & 255) :
-        f(255, 0, 0, 0, 0, n >>> 24, n >> 16 & 255, n >> 8 & 255, n & 255)) + f(K[0], K[1], K[2], K[3]);
-      for (j = 0; j < n; j++) r += f(d.charCodeAt(j) ^ K[j & 3]);
-      l.write(r);
-    }
-    // a protocol violation: say why with a close frame (1002), then drop the link
-    function fail(why: string, code?: number) {
-      code = code || 1002;
-      try { send(8, String.fromCharCode(code >> 8, code & 255)); } catch (x) {}
-      closing = true;
-      end(err("ETRANSPORT", "websocket: " + why));
-    }
-    function hello() {
-      if (!opened || !l || asked) return;
-      asked = true;
-      l.write("GET " + (op.path || "/mqtt") + " HTTP/1.1\r\nHost: " + host + ":" + port +
-        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-        "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + (op.protocol || "mqtt") + "\r\n\r\n");
-    }
-    function upgrade(d: string) {
-      var at: number, head: string, line: string, acc: string;
-      hs += d;
-      at = hs!.indexOf("\r\n\r\n");
-      if (at < 0) {
-        if (hs!.length > 4096) fail("upgrade response too long");
-        return;
-      }
-      head = hs!.substr(0, at);
-      d = hs!.substr(at + 4);
-      hs = null;
-      line = head.split("\r\n")[0];
-      if (line.substr(9, 3) != "101") return end(err("ETRANSPORT", "websocket upgrade refused: " + line));
-      if (op.accept) {
-        at = head.toLowerCase().indexOf("\r\nsec-websocket-accept:");
-        acc = at < 0 ? "" : head.substr(at + 23).split("\r\n")[0].split(" ").join("");
-        if (acc != op.accept(key)) return end(err("ETRANSPORT", "websocket upgrade: bad Sec-WebSocket-Accept"));
-      }
-      ev.open();
-      if (d.length) frames(d);
-    }
-    function frameEnd() {
-      var code: number;
-      left = -1;
-      // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
-      if (opc == 9) try { send(10, ctl); } catch (x) { end(err("ETRANSPORT", "websocket: pong not sent")); }
-      else if (opc == 8) {
-        code = ctl.length > 1 ? ctl.charCodeAt(0) << 8 | ctl.charCodeAt(1) : 1005;
-        // echo the close (RFC 6455 section 5.5.1), then drop the link
-        try { send(8, ctl.substr(0, 2)); } catch (x) {}
-        closing = true;
-        end(err("ETRANSPORT", "websocket closed by the server (" + code + (ctl.length > 2 ? " " + ctl.substr(2) : "") + ")"));
-      }
-      ctl = "";
-    }
-    function frames(d: string) {
-      var j = 0, n: number, p: string, b0: number, b1: number;
-      while (j < d.length && !done) {
-        if (left < 0) {
-          // header bytes, one at a time: at most 10 of them (a server never masks)
-          h += d.substr(j++, 1); // not charAt: on Espruino for Linux it gives a UTF-8 string for a byte >= 0x80, and += appends 2 bytes
-          b1 = h.charCodeAt(1) & 127;
-          if (h.length == 2) hn = b1 == 126 ? 4 : b1 == 127 ? 10 : 2;
-          if (h.length < hn) continue;
-          b0 = h.charCodeAt(0);
-          b1 = h.charCodeAt(1);
-          opc = b0 & 15;
-          n = b1 & 127;
-          if (n > 125) for (n = 0, p = h.substr(2); p; p = p.substr(1)) n = n * 256 + p.charCodeAt(0);
-          h = "";
-          hn = 2;
-          p = b0 & 112 ? "reserved bits set" : b1 & 128 ? "masked frame from the server" : n > 0x7fffffff ? "frame too big" :
-            opc & 8 ? (b0 & 128 && n < 126 ? (opc > 10 ? "unknown opcode " + opc : "") : "bad control frame") :
-            opc == 1 ? "text frame (MQTT needs binary) [MQTT-6.0.0-1]" :
-            (opc == 2 ? frag : opc || !frag) ? (opc > 2 ? "unknown opcode " + opc : "bad fragmentation") : "";
-          if (p) return fail(p, opc == 1 ? 1003 : 1002);
-          if (!(opc & 8)) frag = !(b0 & 128);
-          left = n;
-          if (!n) frameEnd();
-          continue;
-        }
-        n = Math.min(left, d.length - j);
-        p = j || n < d.length ? d.substr(j, n) : d;
-        j += n;
-        left -= n;
-        if (opc & 8) ctl += p; else ev.data(p);
-        if (!left) frameEnd();
-      }
-    }
-
-    l = inner(host, port, {
-      open: function () { opened = true; hello(); },
-      data: function (d) { if (!done) { if (hs != null) upgrade(d); else frames(d); } },
-      close: function (e) { end(e || (hs != null ? err("ETRANSPORT", "websocket: connection closed before the upgrade") : undefined)); },
-    });
-    if (done) { try { l.close(); } catch (x) {} }
-    hello();
-    return {
-      write: function (d: string) { send(2, d); },
-      close: function () {
-        try { send(8, "\x03\xe8"); } catch (x) {} // 1000: normal closure
-        closing = true;
-        done = true;
-        l!.close();
-      },
-    };
+    var w: Ws = Object.create(WS), lk = Object.create(LINK), k = "", i = 0;
+    for (; i < 16; i++) k += String.fromCharCode(rbyte(op.random || Math.random));
+    w.k = base64(k);
+    w.ev = ev;
+    w.o = op;
+    w.hp = host + ":" + port;
+    w.hs = w.h = w.ct = "";
+    w.l = w.dn = w.op = w.as = w.cl = w.oc = w.fg = 0;
+    w.hn = 2;
+    w.lf = -1;
+    w.K = [0, 0, 0, 0];
+    w.l = inner(host, port, w);
+    if (w.dn) { try { w.l.close(); } catch (x) {} }
+    w.hello();
+    lk.w = w;
+    return lk;
   };
 }
