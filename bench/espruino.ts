@@ -12,7 +12,9 @@ import { startMosquitto } from "./mosquitto";
 
 const ROOT = process.env.MQTT_MCU_ROOT || process.cwd();
 const args = process.argv.slice(2);
-const outFile = args[args.indexOf("--out") + 1];
+// only with --out (without it, indexOf gives -1 and args[0] was taken as the file: a script importing this
+// module with arguments of its own ran the benchmark and wrote its results to a file named after them)
+const outFile = args.includes("--out") ? args[args.indexOf("--out") + 1] : undefined;
 const quick = args.includes("--quick");
 
 /** Espruino's MQTT module, minified as a user would store it, or null */
