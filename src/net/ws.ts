@@ -63,103 +63,86 @@ export function wsAccept(key: string): string {
 function rbyte(rnd: () => number) { return rnd() * 256 & 255; }
 
 // One link: an object per connection, its state in short properties and its code on WS, shared by every
-// link (inner functions per link cost RAM on Espruino: ~190 blocks more than a TCP link, enough to run an
-// ESP8266 out of memory when it re-announced after a reconnect). It is the inner link's events; the
-// client gets a small LINK object that points to it (`close` means a different thing each way).
+// link. Inner functions per link cost RAM on Espruino (a closure-built link was ~190 blocks more than a
+// TCP link, enough to run an ESP8266 out of memory when it re-announced after a reconnect), and so does
+// each method (~8 blocks): five do it all. The link is the inner link's events; the client gets a small
+// LINK object that points to it (`close` means a different thing each way).
 interface Ws extends LinkEvents {
   /** the client's events; the inner link; the options; "host:port"; the Sec-WebSocket-Key */
   ev: LinkEvents; l: Link | 0; o: WsOptions; hp: string; k: string;
   /** the upgrade response so far (null once upgraded) */
   hs: string | null;
-  /** done; the inner link is open; the upgrade was asked; closing (no more frames go out) */
-  dn: number; op: number; as: number; cl: number;
+  /** done; the upgrade was asked; closing (no more frames go out) */
+  dn: number; as: number; cl: number;
   /** frame header bytes so far, its length; payload bytes left (-1: a header next); opcode; in a
    *  fragmented message; a control frame's payload; the mask of the frame going out */
   h: string; hn: number; lf: number; oc: number; fg: number; ct: string; K: number[];
-  end(e?: MqttError): void;
+  /** end the link, telling the client why; with `cf`, a close frame (its payload) goes out first */
+  end(e?: MqttError, cf?: string): void;
   send(c: number, d: string): void;
-  fail(why: string, code?: number): void;
-  hello(): void;
-  upgrade(d: string): void;
-  frameEnd(): void;
-  frames(d: string): void;
 }
 
-var WS = {
-  open: function () { this.op = 1; this.hello(); },
-  data: function (d: string) { if (!this.dn) { if (this.hs != null) this.upgrade(d); else this.frames(d); } },
-  close: function (e?: MqttError) { this.end(e || (this.hs != null ? err("ETRANSPORT", "websocket: connection closed before the upgrade") : undefined)); },
+// a frame goes out in writes of this many bytes: no second copy of a whole packet in RAM
+var CHUNK = 64;
 
-  end: function (e?: MqttError) {
+var WS = {
+  // the inner link is open (called once more by wsTransport, when the link exists): ask for the upgrade
+  open: function () {
     var w = this;
-    if (w.dn) return;
-    w.dn = 1;
-    if (w.l) try { w.l.close(); } catch (x) {}
-    w.ev.close(e);
-  },
-  // one frame, FIN set, masked with a fresh key (RFC 6455 section 5.3); built inline, not in a helper
-  // a minifier could turn into a closure per call
-  send: function (c: number, d: string) {
-    var w = this, n = d.length, f = String.fromCharCode, j = 0, r: string, K = w.K, rnd = w.o.random || Math.random;
-    if (!w.l || w.cl) return;
-    for (; j < 4; j++) K[j] = rbyte(rnd);
-    r = f(128 | c) + (n < 126 ? f(128 | n) : n < 65536 ? f(254, n >> 8, n & 255) :
-      f(255, 0, 0, 0, 0, n >>> 24, n >> 16 & 255, n >> 8 & 255, n & 255)) + f(K[0], K[1], K[2], K[3]);
-    for (j = 0; j < n; j++) r += f(d.charCodeAt(j) ^ K[j & 3]);
-    w.l.write(r);
-  },
-  // a protocol violation: say why with a close frame (1002), then drop the link
-  fail: function (why: string, code?: number) {
-    code = code || 1002;
-    try { this.send(8, String.fromCharCode(code >> 8, code & 255)); } catch (x) {}
-    this.cl = 1;
-    this.end(err("ETRANSPORT", "websocket: " + why));
-  },
-  hello: function () {
-    var w = this;
-    if (!w.op || !w.l || w.as) return;
+    if (!w.l) return void (w.as = -1); // (opened while being made: wsTransport calls again)
+    if (w.as > 0) return;
     w.as = 1;
     w.l.write("GET " + (w.o.path || "/mqtt") + " HTTP/1.1\r\nHost: " + w.hp +
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + w.k +
       "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + (w.o.protocol || "mqtt") + "\r\n\r\n");
   },
-  upgrade: function (d: string) {
-    var w = this, at: number, head: string, line: string, acc: string, hs = w.hs + d;
-    at = hs.indexOf("\r\n\r\n");
-    if (at < 0) {
-      w.hs = hs;
-      if (hs.length > 4096) w.fail("upgrade response too long");
-      return;
-    }
-    head = hs.substr(0, at);
-    d = hs.substr(at + 4);
-    w.hs = null;
-    line = head.split("\r\n")[0];
-    if (line.substr(9, 3) != "101") return w.end(err("ETRANSPORT", "websocket upgrade refused: " + line));
-    if (w.o.accept) {
-      at = head.toLowerCase().indexOf("\r\nsec-websocket-accept:");
-      acc = at < 0 ? "" : head.substr(at + 23).split("\r\n")[0].split(" ").join("");
-      if (acc != w.o.accept(w.k)) return w.end(err("ETRANSPORT", "websocket upgrade: bad Sec-WebSocket-Accept"));
-    }
-    w.ev.open();
-    if (d.length && !w.dn) w.frames(d);
+  close: function (e?: MqttError) { this.end(e || (this.hs != null ? err("ETRANSPORT", "websocket: connection closed before the upgrade") : undefined)); },
+  end: function (e?: MqttError, cf?: string) {
+    var w = this;
+    if (w.dn) return;
+    if (cf != null) try { w.send(8, cf); } catch (x) {}
+    w.cl = w.dn = 1;
+    if (w.l) try { w.l.close(); } catch (x) {}
+    w.ev.close(e);
   },
-  frameEnd: function () {
-    var w = this, code: number, ct = w.ct;
-    w.lf = -1;
-    w.ct = "";
-    // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
-    if (w.oc == 9) try { w.send(10, ct); } catch (x) { w.end(err("ETRANSPORT", "websocket: pong not sent")); }
-    else if (w.oc == 8) {
-      code = ct.length > 1 ? ct.charCodeAt(0) << 8 | ct.charCodeAt(1) : 1005;
-      // echo the close (RFC 6455 section 5.5.1), then drop the link
-      try { w.send(8, ct.substr(0, 2)); } catch (x) {}
-      w.cl = 1;
-      w.end(err("ETRANSPORT", "websocket closed by the server (" + code + (ct.length > 2 ? " " + ct.substr(2) : "") + ")"));
+  // one frame, FIN set, masked with a fresh key (RFC 6455 section 5.3), written CHUNK bytes at a time
+  send: function (c: number, d: string) {
+    var w = this, n = d.length, f = String.fromCharCode, j = 0, r: string, K = w.K, l = w.l, rnd = w.o.random || Math.random;
+    if (!l || w.cl) return;
+    for (; j < 4; j++) K[j] = rbyte(rnd);
+    r = f(128 | c) + (n < 126 ? f(128 | n) : n < 65536 ? f(254, n >> 8, n & 255) :
+      f(255, 0, 0, 0, 0, n >>> 24, n >> 16 & 255, n >> 8 & 255, n & 255)) + f(K[0], K[1], K[2], K[3]);
+    for (j = 0; j < n; j++) {
+      r += f(d.charCodeAt(j) ^ K[j & 3]);
+      if (r.length >= CHUNK) { l.write(r); r = ""; }
     }
+    if (r) l.write(r);
   },
-  frames: function (d: string) {
-    var w = this, j = 0, n: number, p: string, b0: number, b1: number, h: string;
+  // bytes from the inner link: the upgrade response, then frames
+  data: function (d: string) {
+    var w = this, j = 0, n: number, p: string, b0: number, b1: number, h: string, hs = w.hs, c: number, ct: string;
+    if (w.dn) return;
+    if (hs != null) {
+      hs += d;
+      j = hs.indexOf("\r\n\r\n");
+      if (j < 0) {
+        w.hs = hs;
+        if (hs.length > 4096) w.end(err("ETRANSPORT", "websocket: upgrade response too long"), "\x03\xea");
+        return;
+      }
+      h = hs.substr(0, j);
+      d = hs.substr(j + 4);
+      w.hs = null;
+      j = 0;
+      p = h.split("\r\n")[0];
+      if (p.substr(9, 3) != "101") return w.end(err("ETRANSPORT", "websocket upgrade refused: " + p));
+      if (w.o.accept) {
+        n = h.toLowerCase().indexOf("\r\nsec-websocket-accept:");
+        p = n < 0 ? "" : h.substr(n + 23).split("\r\n")[0].split(" ").join("");
+        if (p != w.o.accept(w.k)) return w.end(err("ETRANSPORT", "websocket upgrade: bad Sec-WebSocket-Accept"));
+      }
+      w.ev.open();
+    }
     while (j < d.length && !w.dn) {
       if (w.lf < 0) {
         // header bytes, one at a time: at most 10 of them (a server never masks)
@@ -169,27 +152,36 @@ var WS = {
         if (h.length < w.hn) continue;
         b0 = h.charCodeAt(0);
         b1 = h.charCodeAt(1);
-        w.oc = b0 & 15;
+        c = w.oc = b0 & 15;
         n = b1 & 127;
         if (n > 125) for (n = 0, p = h.substr(2); p; p = p.substr(1)) n = n * 256 + p.charCodeAt(0);
         w.h = "";
         w.hn = 2;
         p = b0 & 112 ? "reserved bits set" : b1 & 128 ? "masked frame from the server" : n > 0x7fffffff ? "frame too big" :
-          w.oc & 8 ? (b0 & 128 && n < 126 ? (w.oc > 10 ? "unknown opcode " + w.oc : "") : "bad control frame") :
-          w.oc == 1 ? "text frame (MQTT needs binary) [MQTT-6.0.0-1]" :
-          (w.oc == 2 ? w.fg : w.oc || !w.fg) ? (w.oc > 2 ? "unknown opcode " + w.oc : "bad fragmentation") : "";
-        if (p) return w.fail(p, w.oc == 1 ? 1003 : 1002);
-        if (!(w.oc & 8)) w.fg = b0 & 128 ? 0 : 1;
+          c & 8 ? (b0 & 128 && n < 126 ? (c > 10 ? "unknown opcode " + c : "") : "bad control frame") :
+          c == 1 ? "text frame (MQTT needs binary) [MQTT-6.0.0-1]" :
+          (c == 2 ? w.fg : c || !w.fg) ? (c > 2 ? "unknown opcode " + c : "bad fragmentation") : "";
+        // a protocol violation: say why with a close frame (1002; 1003 for text), then drop the link
+        if (p) return w.end(err("ETRANSPORT", "websocket: " + p), c == 1 ? "\x03\xeb" : "\x03\xea");
+        if (!(c & 8)) w.fg = b0 & 128 ? 0 : 1;
         w.lf = n;
-        if (!n) w.frameEnd();
-        continue;
+      } else {
+        n = Math.min(w.lf, d.length - j);
+        p = j || n < d.length ? d.substr(j, n) : d;
+        j += n;
+        w.lf -= n;
+        if (w.oc & 8) w.ct += p; else w.ev.data(p);
       }
-      n = Math.min(w.lf, d.length - j);
-      p = j || n < d.length ? d.substr(j, n) : d;
-      j += n;
-      w.lf -= n;
-      if (w.oc & 8) w.ct += p; else w.ev.data(p);
-      if (!w.lf) w.frameEnd();
+      if (w.lf) continue;
+      // the end of a frame
+      ct = w.ct;
+      w.lf = -1;
+      w.ct = "";
+      // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
+      if (w.oc == 9) try { w.send(10, ct); } catch (x) { w.end(err("ETRANSPORT", "websocket: pong not sent")); }
+      // a close: echo it (RFC 6455 section 5.5.1), then drop the link
+      else if (w.oc == 8) w.end(err("ETRANSPORT", "websocket closed by the server (" + (ct.length > 1 ? ct.charCodeAt(0) << 8 | ct.charCodeAt(1) : 1005) +
+        (ct.length > 2 ? " " + ct.substr(2) : "") + ")"), ct.substr(0, 2));
     }
   },
 } as ThisType<Ws> & Partial<Ws>;
@@ -216,13 +208,14 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
     w.o = op;
     w.hp = host + ":" + port;
     w.hs = w.h = w.ct = "";
-    w.l = w.dn = w.op = w.as = w.cl = w.oc = w.fg = 0;
+    w.l = w.dn = w.as = w.cl = w.oc = w.fg = 0;
     w.hn = 2;
     w.lf = -1;
     w.K = [0, 0, 0, 0];
     w.l = inner(host, port, w);
     if (w.dn) { try { w.l.close(); } catch (x) {} }
-    w.hello();
+    // the inner link opened while it was being made (as = -1): ask for the upgrade now
+    else if (w.as < 0) { w.as = 0; w.open(); }
     lk.w = w;
     return lk;
   };
