@@ -212,7 +212,7 @@ async function main() {
   fact("topics", "topics", root + "/#");
   fact("broker", "broker", info.broker.url + (info.broker.embedded ? " (embedded)" : ""));
   fact("uptime", "uptime", "–");
-  fact("heap", "emulation heap", "–");
+  fact("heap", "emulation heap", "–", "heap");
   fact("wifi", "WiFi", "–");
   fact("sockets", "sockets", "–");
   if (info.tcp) $("reach").textContent = `from a terminal: mosquitto_sub -h ${info.tcp.host} -p ${info.tcp.port} -t '${root}/#' -v`;

@@ -131,6 +131,8 @@ describe.skipIf(!hasChromium)("npm start in a browser", () => {
     const t = Number(await until(page, "tele-temperature", (s) => !!s && isFinite(Number(s)), "telemetry on the page", 7000));
     expect(t).toBeGreaterThan(19); // the control starts at 21 °C; the drift stays within ±0.4
     expect(t).toBeLessThan(23);
+    // the emulation's memory is QuickJS's, and the page says so (it is not the board's JsVars)
+    expect(await until(page, "heap", (s) => !!s && s !== "–", "the heap fact")).toMatch(/^[\d,]+ of [\d,]+ QuickJS blocks \(not Espruino JsVars\)$/);
     expect(pageErrors).toEqual([]);
   }, 20000);
 
