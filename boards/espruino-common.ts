@@ -24,7 +24,7 @@ declare var setWatch: Esp<"setWatch", (f: (e: any) => any, pin: any, o: any) => 
 declare var clearWatch: Esp<"clearWatch", (id: any) => void>;
 declare var getTime: Esp<"getTime", () => number>;
 // not in @types/espruino 1.95
-declare var E: Esp<"E", {}> & { reboot(): void; getTemperature?(): number };
+declare var E: Esp<"E", {}> & { reboot(): void; getTemperature?(): number; defrag?(): void };
 declare var OneWire: new (pin: any) => any;
 declare var process: { memory(): { free: number; blocksize?: number } };
 declare var console: { log(m: any): void };
@@ -125,7 +125,11 @@ function temperature() {
 function onewire(p: any) { return new OneWire(p); }
 // ca/cert/key: what Espruino's TLS takes (DER bytes, build/config.mjs makes them); it does not verify
 // the server (mbedtls runs with verification off in Espruino): see README
-function tls(o: any) { return socketTransport(__REQUIRE__("tls"), o); }
+// Each TLS connection takes two contiguous ~16.7 KB buffers from the variable store (mbedTLS allocates
+// flat strings): a store fragmented by hours of running may hold the room but not in one piece, and
+// every reconnection then fails in mbedtls_ssl_setup. E.defrag() first compacts it (where the build has it).
+var TLS_DEFRAG = { connect: function (o: any, cb: any) { if (E.defrag) E.defrag(); return __REQUIRE__("tls").connect(o, cb); } };
+function tls(o: any) { return socketTransport(TLS_DEFRAG, o); }
 
 /** The parts that differ between Espruino boards: the network, the id, the RSSI (none: not known). */
 export interface Link { net: Network; id(): string; rssi?(): number | null }

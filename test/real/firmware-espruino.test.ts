@@ -15,9 +15,7 @@
 // again); and no "Uncaught" / "OUT OF MEMORY" printed. Blocks in use are printed from the firmware's
 // own telemetry (`mem` = free blocks x 12 on the 1,600 build).
 //
-// MQTT_MCU_TLS_NO_WORKAROUND=1 runs the TLS cases on a fresh growable interpreter with only the
-// firmware (see GROW below): the broker-restart test then fails (the reconnection's TLS setup finds no
-// memory). RT_DUMP=<dir> writes every board's console there.
+// RT_DUMP=<dir> writes every board's console there.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -31,17 +29,10 @@ import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/espruino";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version; // the discovery's dev.sw
 
-// Workaround for the growable Linux build only: mbedtls takes two contiguous ~16.7 KB buffers (flat
-// strings in the variable store) for each TLS connection. The growable store grows a chunk at a time
-// when it runs out of variables, not when a flat string finds no contiguous room. Seen with only the
-// firmware in Storage: the first TLS connection finds its buffers, but after a broker restart every
-// reconnection fails in mbedtls_ssl_setup ("mqtt ETRANSPORT: connect: mbedtls_ssl_setup: Not enough
-// memory", at each retry of the backoff; still down after 90 s) over TLS; WebSocket over TLS came back
-// (its store had grown further). Growing the store first (6,000 strings made and dropped by ".boot0",
-// which Espruino runs before .bootcde) leaves room enough for both. A board has a fixed store: none of
-// this is part of the firmware.
-const GROW = `(function(){var a=[],i=0;for(;i<6000;i++)a.push("x"+i);})();`;
-const growForTls = !process.env.MQTT_MCU_TLS_NO_WORKAROUND;
+// TLS: mbedTLS takes two contiguous ~16.7 KB buffers (flat strings in the variable store) for each
+// connection. Before the board's TLS transport ran E.defrag() first, the first connection found them
+// but, after a broker restart, every reconnection failed in mbedtls_ssl_setup ("Not enough memory", at
+// each retry of the backoff): the broker-restart test below failed over TLS on the growable build.
 
 interface Case {
   name: string;
@@ -90,7 +81,7 @@ describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMos
   ];
 
   let dumped = 0;
-  for (const k of cases) describe.skipIf(!k.exe)(k.name + (k.tls && !growForTls ? " (no workaround)" : ""), () => {
+  for (const k of cases) describe.skipIf(!k.exe)(k.name, () => {
     const id = `fw${cases.indexOf(k)}p${process.pid}`, T = `mcu/${id}/`;
     let b: EspruinoBoard | null = null, size = 0;
     const mine = (from = 0) => got.slice(from).filter((m) => m.topic.startsWith(T) || m.topic.startsWith("homeassistant/") && m.topic.split("/")[2] == id);
@@ -141,7 +132,6 @@ describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMos
       size = code.length;
       const files: Record<string, string> = { ".bootcde": code };
       if (k.board == "esp8266") files.Wifi = WIFI_STANDIN;
-      if (k.tls && growForTls) files[".boot0"] = GROW;
       const from = got.length;
       b = EspruinoBoard.start(k.exe!, files, undefined, { control: false });
       await until("the first telemetry", () => tele(from).length > 0, 20000);
