@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { freePort, hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { createEspruino, Espruino } from "../../emu/espruino";
 import { firmwareBundle, ROOT } from "../helpers/bundles";
@@ -107,15 +107,14 @@ describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware in the E
 // as DER: Espruino's mbedtls refuses PEM), WebSocket (our framing, with the charAt trap of Espruino's Linux
 // builds in place) and WebSocket over TLS, against Mosquitto's listeners; the status reaches a plain client.
 describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware over TLS and WebSocket in the Espruino emulation", () => {
-  let broker: Mosquitto, certs: TestCerts, dir: string, wssPort: number, obs: MqttClient;
+  let broker: Mosquitto, certs: TestCerts, dir: string, obs: MqttClient;
   const got: { topic: string; text: string }[] = [];
   beforeAll(async () => {
     certs = makeTestCerts();
-    wssPort = await freePort();
     broker = await startMosquitto({
       websockets: true,
       tls: { certfile: certs.certFile, keyfile: certs.keyFile },
-      extraConf: `listener ${wssPort} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\ncertfile ${certs.certFile}\nkeyfile ${certs.keyFile}`,
+      wss: true,
     });
     dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-fwt-"));
     writeFileSync(join(dir, "ca.pem"), certs.ca);
@@ -135,7 +134,7 @@ describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware over TLS
   const cases: [string, () => any][] = [
     ["TLS with the CA from secrets.json", () => ({ port: broker.tlsPort, tls: true })],
     ["WebSocket on a path", () => ({ port: broker.wsPort, websocket: "/mqtt" })],
-    ["WebSocket over TLS", () => ({ port: wssPort, websocket: "/mqtt", tls: true })],
+    ["WebSocket over TLS", () => ({ port: broker.wssPort!, websocket: "/mqtt", tls: true })],
   ];
   for (const [what, b] of cases) it(what, async () => {
     const id = "fwt" + process.pid + "x" + what.length, file = join(dir, id + ".json");

@@ -57,6 +57,8 @@ export interface MosquittoOptions {
   websockets?: boolean;
   /** add a TLS listener (tlsPort) */
   tls?: TlsListener;
+  /** with `tls`: add a WebSocket-over-TLS listener too (wssPort), with the same certificate */
+  wss?: boolean;
   /** keep sessions and retained messages across down()/up() (a persistence file in the dir) */
   persistence?: boolean;
   /** lines appended to the generated mosquitto.conf (global options, or more listeners) */
@@ -70,6 +72,7 @@ export interface Mosquitto {
   port: number;
   wsPort?: number;
   tlsPort?: number;
+  wssPort?: number;
   /** PID of the running broker (changes on up()/restart()) */
   pid: number;
   /** temp dir with mosquitto.conf, the persistence file and mosquitto.log */
@@ -123,7 +126,7 @@ export async function startMosquitto(o: MosquittoOptions = {}): Promise<Mosquitt
   chmodSync(dir, 0o777); // the broker may run as the `mosquitto` user and writes its persistence file here
   let output = "";
   let child: ChildProcess | null = null;
-  let ports: { port: number; wsPort?: number; tlsPort?: number } = { port: 0 };
+  let ports: { port: number; wsPort?: number; tlsPort?: number; wssPort?: number } = { port: 0 };
 
   function conf() {
     const l = [
@@ -142,6 +145,7 @@ export async function startMosquitto(o: MosquittoOptions = {}): Promise<Mosquitt
       if (o.tls.cafile) l.push(`cafile ${o.tls.cafile}`);
       if (o.tls.requireCertificate) l.push(`require_certificate true`);
     }
+    if (o.tls && ports.wssPort) l.push(`listener ${ports.wssPort} 127.0.0.1`, `protocol websockets`, `socket_domain ipv4`, `certfile ${o.tls.certfile}`, `keyfile ${o.tls.keyfile}`);
     if (o.extraConf) l.push(o.extraConf);
     return l.join("\n") + "\n";
   }
@@ -163,7 +167,7 @@ export async function startMosquitto(o: MosquittoOptions = {}): Promise<Mosquitt
     c.stderr!.on("data", (d) => { output += d; });
     c.on("exit", (code, sig) => { exited = code ?? -1; running.delete(c.pid!); output += `[mosquitto exited: ${code ?? sig}]\n`; });
     const deadline = Date.now() + (o.timeout || 10000);
-    const want = [ports.port, ports.wsPort, ports.tlsPort].filter(Boolean) as number[];
+    const want = [ports.port, ports.wsPort, ports.tlsPort, ports.wssPort].filter(Boolean) as number[];
     for (;;) {
       if (exited !== undefined) throw new Error(`mosquitto exited at start:\n${output}`);
       let ok = true;
@@ -190,6 +194,7 @@ export async function startMosquitto(o: MosquittoOptions = {}): Promise<Mosquitt
     ports = { port: await freePort() };
     if (o.websockets) ports.wsPort = await freePort();
     if (o.tls) ports.tlsPort = await freePort();
+    if (o.tls && o.wss) ports.wssPort = await freePort();
     try { await launch(); break; } catch (e) {
       if (attempt >= 3 || !/Address already in use/i.test(output)) { rmSync(dir, { recursive: true, force: true }); throw e; }
     }

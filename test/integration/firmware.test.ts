@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectAsync, MqttClient } from "mqtt";
 import { rmSync } from "node:fs";
-import { freePort, hasMosquitto, makeTestCerts, startMosquitto, Mosquitto, TestCerts } from "../helpers/mosquitto";
+import { hasMosquitto, makeTestCerts, startMosquitto, Mosquitto, TestCerts } from "../helpers/mosquitto";
 import { fakeClock, FakeClock } from "../helpers/fake-clock";
 import { board as host, hostCtl, hostPins } from "../../boards/host";
 import type { Board } from "../../boards/board";
@@ -373,15 +373,14 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
 });
 
 describe.skipIf(!hasMosquitto)("firmware transports: TLS, WebSocket, both (config -> board transport)", () => {
-  let certs: TestCerts, broker: Mosquitto, wssPort: number;
+  let certs: TestCerts, broker: Mosquitto;
   let fw: Firmware | null = null;
   beforeAll(async () => {
     certs = makeTestCerts();
-    wssPort = await freePort();
     broker = await startMosquitto({
       websockets: true,
       tls: { certfile: certs.certFile, keyfile: certs.keyFile },
-      extraConf: `listener ${wssPort} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\ncertfile ${certs.certFile}\nkeyfile ${certs.keyFile}`,
+      wss: true,
     });
   });
   afterEach(() => { if (fw) fw.stop(); fw = null; });
@@ -393,7 +392,7 @@ describe.skipIf(!hasMosquitto)("firmware transports: TLS, WebSocket, both (confi
   const cases: [string, () => any][] = [
     ["TLS with the CA from secrets.json", () => ({ port: broker.tlsPort, tls: true })],
     ["WebSocket on a path", () => ({ port: broker.wsPort, websocket: "/mqtt" })],
-    ["WebSocket over TLS", () => ({ port: wssPort, websocket: "/mqtt", tls: true })],
+    ["WebSocket over TLS", () => ({ port: broker.wssPort!, websocket: "/mqtt", tls: true })],
   ];
   for (const [what, b] of cases) it(what, async () => {
     const id = "tr" + process.pid + what.length;

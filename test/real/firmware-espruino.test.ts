@@ -21,7 +21,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EspruinoBoard, interpreters } from "../../emu/real";
-import { freePort, hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { ROOT } from "../helpers/bundles";
 import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/espruino";
@@ -48,18 +48,17 @@ interface Case {
 interface Got { topic: string; text: string; retain: boolean }
 
 describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMosquitto)("built firmware on real Espruino (2v29 for Linux) with Mosquitto", () => {
-  let broker: Mosquitto, certs: TestCerts, wssPort: number, peer: MqttClient;
+  let broker: Mosquitto, certs: TestCerts, peer: MqttClient;
   const got: Got[] = [];
   const url = () => `mqtt://127.0.0.1:${broker.port}`;
 
   beforeAll(async () => {
     certs = makeTestCerts();
-    wssPort = await freePort();
-    // plain, TLS, WebSocket and WebSocket over TLS listeners (the last one by hand: the helper has three)
+    // plain, TLS, WebSocket and WebSocket over TLS listeners
     broker = await startMosquitto({
       websockets: true,
       tls: { certfile: certs.certFile, keyfile: certs.keyFile },
-      extraConf: `listener ${wssPort} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\ncertfile ${certs.certFile}\nkeyfile ${certs.keyFile}`,
+      wss: true,
     });
     peer = await mqtt.connectAsync(url(), { protocolVersion: 4, reconnectPeriod: 100, clientId: "fw-peer-" + process.pid });
     peer.on("message", (topic, p, pk) => got.push({ topic, text: p.toString(), retain: !!pk.retain }));
@@ -75,7 +74,7 @@ describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMos
     { name: "espruino-linux over TCP", exe: interpreters.espruino, board: "espruino-linux", transport: () => ({ port: broker.port }) },
     { name: "espruino-linux over TLS", exe: interpreters.espruino, board: "espruino-linux", tls: true, transport: () => ({ port: broker.tlsPort, tls: true }) },
     { name: "espruino-linux over WebSocket", exe: interpreters.espruino, board: "espruino-linux", transport: () => ({ port: broker.wsPort, websocket: "/mqtt" }) },
-    { name: "espruino-linux over WebSocket over TLS", exe: interpreters.espruino, board: "espruino-linux", tls: true, transport: () => ({ port: wssPort, websocket: "/mqtt", tls: true }) },
+    { name: "espruino-linux over WebSocket over TLS", exe: interpreters.espruino, board: "espruino-linux", tls: true, transport: () => ({ port: broker.wssPort!, websocket: "/mqtt", tls: true }) },
     { name: "esp8266 over TCP (1,600 blocks)", exe: interpreters.espruino1600, board: "esp8266", fixed: true, transport: () => ({ port: broker.port }) },
     { name: "esp8266 over WebSocket (1,600 blocks)", exe: interpreters.espruino1600, board: "esp8266", fixed: true, transport: () => ({ port: broker.wsPort, websocket: "/mqtt" }) },
   ];
