@@ -72,6 +72,9 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     fw = start(c, boardWith(clock));
     expect(fw.id).toBe(id);
     await o.next(`mcu/${id}/status`);
+    // the first telemetry follows the announce: a command sent before it is done could have its echo
+    // taken for the announce's state, or the other way round
+    await o.next(`mcu/${id}/telemetry`);
     return { id, o, t: `mcu/${id}/` };
   }
 
@@ -343,6 +346,7 @@ describe.skipIf(!hasMosquitto)("firmware on the host board with Mosquitto", () =
     observers.push(o);
     fw = start(c, bd);
     await o.next(t + "status");
+    await o.next(t + "telemetry"); // the announce is done (as in boot())
     for (const v of ["10", "15", "20", "25"]) { // a Home Assistant slider: one command per step
       const k = o.got.length;
       await send(t + "cmd/lamp", v);
