@@ -90,7 +90,7 @@ var WS = {
   open: function () {
     var w = this;
     if (!w.l) return void (w.as = -1); // (opened while being made: wsTransport calls again)
-    if (w.as > 0) return;
+    if (w.as > 0 || w.dn) return;
     w.as = 1;
     w.l.write("GET " + (w.o.path || "/mqtt") + " HTTP/1.1\r\nHost: " + w.hp +
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + w.k +
