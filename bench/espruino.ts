@@ -207,11 +207,14 @@ export async function measureFirmware(exe: string, code: string, broker: any, id
     r.after = await five();
     r.growth = r.after - r.steady;
     if (o.outage > 0) {
-      const n = w.count(/\/status$/), t1 = tele();
+      // (Mosquitto publishes the will, "offline", as it shuts down: count "online" only)
+      const online = () => w.got.filter((m) => /\/status$/.test(m.topic) && m.text == "online").length;
+      const n = online(), t1 = tele();
       await broker.down();
       await new Promise((z) => setTimeout(z, o.outage * 1000));
       await broker.up();
-      await w.until(() => w.count(/\/status$/) > n, 120000, "online after the outage");
+      // the reconnect backoff is up to 60 s (+ jitter) after a long outage
+      await w.until(() => online() > n, 120000, "online after the outage");
       // what it queued while the broker was away comes first: its mem figures are the outage's
       await w.until(() => tele() > t1 + 1, 20000, "telemetry after the outage");
       await new Promise((z) => setTimeout(z, 2000));
