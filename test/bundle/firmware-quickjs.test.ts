@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { hasMosquitto, startMosquitto, startMosquittoAllTransports, Mosquitto } from "../helpers/mosquitto";
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { createEspruino, Espruino } from "../../emu/espruino";
 import { firmwareBundle, ROOT } from "../helpers/bundles";
@@ -111,11 +111,7 @@ describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware over TLS
   const got: { topic: string; text: string }[] = [];
   beforeAll(async () => {
     certs = makeTestCerts();
-    broker = await startMosquitto({
-      websockets: true,
-      tls: { certfile: certs.certFile, keyfile: certs.keyFile },
-      wss: true,
-    });
+    broker = await startMosquittoAllTransports(certs);
     dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-fwt-"));
     writeFileSync(join(dir, "ca.pem"), certs.ca);
     writeFileSync(join(dir, "secrets.json"), JSON.stringify({ broker: { ca: "ca.pem" } }));

@@ -215,6 +215,12 @@ export async function startMosquitto(o: MosquittoOptions = {}): Promise<Mosquitt
   return m;
 }
 
+/** A broker with every transport the firmware speaks: plain, TLS, WebSocket and WebSocket over TLS
+ *  (the TLS ones with `certs`' server certificate). */
+export function startMosquittoAllTransports(certs: { certFile: string; keyFile: string }, o: MosquittoOptions = {}): Promise<Mosquitto> {
+  return startMosquitto({ ...o, websockets: true, tls: { certfile: certs.certFile, keyfile: certs.keyFile }, wss: true });
+}
+
 // the throwaway PKI lives in ./certs (unit tests use it without a broker); re-exported for the broker tests
 export { makeTestCerts } from "./certs";
 export type { TestCerts } from "./certs";

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectAsync, MqttClient } from "mqtt";
 import { rmSync } from "node:fs";
-import { hasMosquitto, makeTestCerts, startMosquitto, Mosquitto, TestCerts } from "../helpers/mosquitto";
+import { hasMosquitto, makeTestCerts, startMosquitto, startMosquittoAllTransports, Mosquitto, TestCerts } from "../helpers/mosquitto";
 import { fakeClock, FakeClock } from "../helpers/fake-clock";
 import { board as host, hostCtl, hostPins } from "../../boards/host";
 import type { Board } from "../../boards/board";
@@ -381,11 +381,7 @@ describe.skipIf(!hasMosquitto)("firmware transports: TLS, WebSocket, both (confi
   let fw: Firmware | null = null;
   beforeAll(async () => {
     certs = makeTestCerts();
-    broker = await startMosquitto({
-      websockets: true,
-      tls: { certfile: certs.certFile, keyfile: certs.keyFile },
-      wss: true,
-    });
+    broker = await startMosquittoAllTransports(certs);
   });
   afterEach(() => { if (fw) fw.stop(); fw = null; });
   afterAll(async () => {

@@ -21,7 +21,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EspruinoBoard, interpreters } from "../../emu/real";
-import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { hasMosquitto, startMosquittoAllTransports, Mosquitto } from "../helpers/mosquitto";
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { ROOT } from "../helpers/bundles";
 import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/espruino";
@@ -54,12 +54,7 @@ describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMos
 
   beforeAll(async () => {
     certs = makeTestCerts();
-    // plain, TLS, WebSocket and WebSocket over TLS listeners
-    broker = await startMosquitto({
-      websockets: true,
-      tls: { certfile: certs.certFile, keyfile: certs.keyFile },
-      wss: true,
-    });
+    broker = await startMosquittoAllTransports(certs);
     peer = await mqtt.connectAsync(url(), { protocolVersion: 4, reconnectPeriod: 100, clientId: "fw-peer-" + process.pid });
     peer.on("message", (topic, p, pk) => got.push({ topic, text: p.toString(), retain: !!pk.retain }));
     await peer.subscribeAsync(["mcu/#", "homeassistant/#"], { qos: 1 });
