@@ -5,20 +5,18 @@
 // Mosquitto.
 //   node <compiled> --out results.json [--quick]
 // Without the interpreters the part reports what is missing and measures nothing.
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import * as esbuild from "esbuild";
 import { EspruinoBoard, espruinoVersion, interpreters } from "../emu/real";
+import { args, emit } from "./lib";
+import { benchConfig, buildFirmware, WIFI_STANDIN } from "./firmware";
 import { startMosquitto } from "./mosquitto";
 
 const ROOT = process.env.MQTT_MCU_ROOT || process.cwd();
-const args = process.argv.slice(2);
-// only with --out (without it, indexOf gives -1 and args[0] was taken as the file: a script importing this
-// module with arguments of its own ran the benchmark and wrote its results to a file named after them)
-const outFile = args.includes("--out") ? args[args.indexOf("--out") + 1] : undefined;
-const quick = args.includes("--quick");
+const { out: outFile, quick } = args();
 
 /** Espruino's MQTT module, minified as a user would store it, or null */
-export function espruinoMqttModule(): string | null {
+function espruinoMqttModule(): string | null {
   const f = process.env.MQTT_MCU_ESPRUINO_MQTT;
   if (!f || !existsSync(f)) return null;
   return esbuild.transformSync(readFileSync(f, "utf8"), { minify: true, target: "es5" }).code;
@@ -81,10 +79,10 @@ c.connect();
 
 /** Run `driver` with `module` saved under `name`: from Storage (flash), or (ram) its text loaded into
  *  RAM first, as code sent from the IDE is. Returns the driver's result object. */
-export async function runDriver(exe: string, name: string, module: string, driver: string, ram: boolean, timeoutMs = 120000): Promise<any> {
+async function runDriver(exe: string, name: string, module: string, driver: string, ram: boolean, timeoutMs = 120000): Promise<any> {
   const files: Record<string, string> = { ".bootcde": (ram ? `Modules.addCached(${JSON.stringify(name)}, require("Storage").read("src") + "");\n` : "") + driver };
   files[ram ? "src" : name] = module;
-  const b = EspruinoBoard.start(exe, files, undefined, { control: false });
+  const b = EspruinoBoard.start(exe, files, { control: false });
   try {
     const l = await b.waitLine((x) => /^@@R |OUT OF MEMORY|^Uncaught/.test(x), timeoutMs);
     if (!/^@@R /.test(l)) return { error: l, problems: b.problems(), errors: b.lines.filter((x) => /^@@E/.test(x)) };
@@ -96,9 +94,9 @@ export async function runDriver(exe: string, name: string, module: string, drive
   }
 }
 
-export async function measureCore(core: string, theirs: string | null, o: { quick?: boolean; port: number }) {
-  const res: any = { interpreters: {}, memory: {}, speed: {} };
+async function measureCore(core: string, theirs: string | null, o: { quick?: boolean; port: number }) {
   const n = o.quick ? 200 : 1000, sn = o.quick ? 200 : 500, rounds = o.quick ? 3 : 5;
+  const res: any = { interpreters: {}, memory: {}, speed: {}, n };
   const mods: Array<["ours" | "theirs", string, string]> = [["ours", "mqtt-mcu", core]];
   if (theirs) mods.push(["theirs", "MQTT", theirs]);
   if (interpreters.espruino1600) {
@@ -116,44 +114,6 @@ export async function measureCore(core: string, theirs: string | null, o: { quic
 }
 
 // ---- the firmware ----------------------------------------------------------------------------------
-
-/** The config of the issue's memory figures: one digital sensor, two digital actuators, Home Assistant
- *  with diagnostics. */
-export function benchConfig(id: string, port: number, extra: Record<string, any> = {}) {
-  return {
-    id, name: "Bench", broker: { host: "127.0.0.1", port, keepalive: 30 }, base: "mcu", interval: 1, poll: 1,
-    homeassistant: { prefix: "homeassistant", diagnostics: true },
-    sensors: [{ name: "door", type: "digital", pin: "D4", debounce: 50, device_class: "door" }],
-    actuators: [{ name: "relay", type: "digital", pin: "D5", device_class: "outlet" }, { name: "light", type: "digital", pin: "D12", component: "light" }],
-    ...extra,
-  };
-}
-
-/** A firmware bundle for `board` built from `cfg` (as `npm run build` does). */
-export async function buildFirmware(board: string, cfg: any, secrets: any = {}): Promise<string> {
-  const { mkdtempSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { pathToFileURL } = await import("node:url");
-  const b = await import(pathToFileURL(join(ROOT, "build/build.mjs")).href);
-  const c = await import(pathToFileURL(join(ROOT, "build/config.mjs")).href);
-  const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-fw-"));
-  try {
-    writeFileSync(join(dir, "device.json"), JSON.stringify(cfg));
-    writeFileSync(join(dir, "secrets.json"), JSON.stringify(secrets));
-    return await b.bundle({ entry: "src/app/main.ts", out: join(dir, board + ".js"), alias: { board: join(ROOT, "boards", board + ".ts") },
-      define: c.firmwareDefines(board, { file: join(dir, "device.json"), secrets: join(dir, "secrets.json") }) });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A stand-in for Espruino's Wifi module (an ESP bundle on the Linux interpreter): already associated,
- *  a MAC, an RSSI. Saved in Storage as module "Wifi" and loaded by the bundle's require("Wifi"). */
-export const WIFI_STANDIN = `exports.connect = function (s, o, cb) { if (cb) setTimeout(cb, 10); };
-exports.on = function () {};
-exports.getIP = function () { return { ip: "127.0.0.1", mac: "5c:cf:7f:00:00:01" }; };
-exports.getDetails = function () { return { rssi: -60 }; };`;
 
 /** An MQTT peer watching the firmware's topics. */
 async function watcher(port: number, id: string) {
@@ -178,12 +138,12 @@ async function watcher(port: number, id: string) {
  * commands; and (`outage` s > 0) the highest while the broker is unreachable for that long (read from
  * the first telemetry messages after it is back, which the device kept queued), then after it is back.
  */
-export async function measureFirmware(exe: string, code: string, broker: any, id: string, o: { cycles: number; cmds: number; outage: number; wifi?: boolean; total?: number; blocksize?: number }) {
-  const w = await watcher(broker.port, id), r: any = {}, total = o.total || 1600, bs = o.blocksize || 12;
+async function measureFirmware(exe: string, code: string, broker: any, id: string, o: { cycles: number; cmds: number; outage: number; wifi?: boolean }) {
+  const w = await watcher(broker.port, id), r: any = {};
   const files: Record<string, string> = { ".bootcde": code };
   if (o.wifi) files.Wifi = WIFI_STANDIN;
-  const b = EspruinoBoard.start(exe, files, undefined, { control: false });
-  const used = () => w.got.filter((m) => /\/telemetry$/.test(m.topic)).map((m) => total - Math.round(JSON.parse(m.text).mem / bs));
+  const b = EspruinoBoard.start(exe, files, { control: false });
+  const used = () => w.got.filter((m) => /\/telemetry$/.test(m.topic)).map((m) => 1600 - Math.round(JSON.parse(m.text).mem / 12)); // the 1,600-block build
   const tele = () => w.count(/\/telemetry$/);
   const cmds = async (n: number) => {
     const s0 = w.count(/\/state\/relay$/);
@@ -250,7 +210,7 @@ async function measureFirmwares(exe: string, broker: any) {
 }
 
 if (outFile) {
-  const res: any = { quick, missing: [] as string[] };
+  const res: any = { missing: [] as string[] };
   if (!interpreters.espruino) res.missing.push("MQTT_MCU_ESPRUINO (Espruino for Linux, growable)");
   if (!interpreters.espruino1600) res.missing.push("MQTT_MCU_ESPRUINO_1600 (Espruino for Linux, 32-bit, 1,600 variables)");
   const theirs = espruinoMqttModule();
@@ -264,5 +224,5 @@ if (outFile) {
       await broker.stop();
     }
   }
-  writeFileSync(outFile, JSON.stringify(res, null, 1));
+  emit(outFile, res);
 }

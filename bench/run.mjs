@@ -173,7 +173,7 @@ function espruinoTables(e, L) {
   if (m.ours) {
     L.push("Blocks in use above the interpreter's own, on the 32-bit 1,600-variable build (the ESP8266's store), code run from Storage " +
       "(as a saved board runs it); each figure read from a timer, when nothing is under way. Warm: after 50 QoS 0 and 50 QoS 1 round trips; growth: over " +
-      `${e.quick ? "200" : "1,000"} more of each.`, "",
+      `${n0(e.core.n)} more of each.`, "",
       `| blocks | mqtt-mcu core | ${th ? "Espruino's MQTT module | ours / theirs |" : ""}`, `|---|---:|${th ? "---:|---:|" : ""}`);
     for (const [key, label] of [["require", "after require()"], ["created", "client created"], ["connected", "connected"], ["warm", "connected, subscribed, warm"], ["growth", "growth"]]) {
       const a = bad(m.ours) ? null : m.ours[key], b = th && !bad(m.theirs) ? m.theirs[key] : null;

@@ -34,7 +34,7 @@ export const interpreters = {
 
 /** `espruino -e 'print(process.version)'` -> "2v29" */
 export function espruinoVersion(exe: string): string {
-  const r = spawnSync(exe, ["-e", "print('@@'+process.version);print('@@'+JSON.stringify(process.memory()))"], { encoding: "latin1", timeout: 10000 });
+  const r = spawnSync(exe, ["-e", "print('@@'+process.version)"], { encoding: "latin1", timeout: 10000 });
   return (r.stdout.match(/@@(\S+)/) || [])[1] || "?";
 }
 
@@ -90,27 +90,20 @@ export class EspruinoBoard {
   private booted: Promise<void>;
   exited: number | null = null;
 
-  private constructor(readonly exe: string, readonly dir: string, private own: boolean, files: Record<string, string> | null,
-    private server: Server | null, private control: boolean) {
+  private server: Server | null = null;
+
+  private constructor(readonly exe: string, readonly dir: string, files: Record<string, string>, private control: boolean) {
     this.booted = this.boot(files);
     this.booted.catch((e) => { this.lines.push("ERROR: " + (e as Error).message); this.exited = -1; this.wake(); });
   }
 
-  private async boot(files: Record<string, string> | null) {
-    if (!this.control) {
-      if (files) stageStorage(this.exe, this.dir, files);
-    } else if (!this.server) {
-      const srv = createServer();
+  private async boot(files: Record<string, string>) {
+    if (!this.control) stageStorage(this.exe, this.dir, files);
+    else {
+      const srv = this.server = createServer();
       srv.on("error", () => {});
       await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-      this.server = srv;
-    }
-    const srv = this.server;
-    if (srv) {
-      srv.removeAllListeners("connection");
       srv.on("connection", (c: Socket) => { c.on("error", () => {}); this.ctl?.destroy(); this.ctl = c; this.wake(); });
-    }
-    if (files && srv) {
       const name = [".boot0", ".boot1", ".boot2", ".boot3"].find((n) => !(n in files));
       if (!name) throw new Error("EspruinoBoard: .boot0-3 all taken (one is the control link)");
       stageStorage(this.exe, this.dir, { ...files, [name]: controlCode((srv.address() as any).port) });
@@ -126,22 +119,11 @@ export class EspruinoBoard {
     proc.stdin!.on("error", () => {});
   }
 
-  /** Stage `files` into a fresh Storage (in `dir`, default a new temp dir) and boot. Staging and booting
-   *  happen once the control link's server listens: a failure shows in waitLine()/eval(). `control:
-   *  false`: no control link (no eval()/exec()/memory(); nothing of the harness on the board). */
-  static start(exe: string, files: Record<string, string>, dir?: string, o: { control?: boolean } = {}): EspruinoBoard {
-    const own = !dir;
-    dir = dir || mkdtempSync(join(tmpdir(), "mqtt-mcu-espruino-"));
-    return new EspruinoBoard(exe, dir, own, files, null, o.control !== false);
-  }
-
-  /** Boot again from the same Storage (a reset: RAM is lost, Storage kept). */
-  restart(): EspruinoBoard {
-    this.proc?.kill("SIGKILL");
-    this.ctl?.destroy();
-    const srv = this.server;
-    this.server = null; // the new board's now
-    return new EspruinoBoard(this.exe, this.dir, this.own, null, srv, this.control);
+  /** Stage `files` into a fresh Storage (in a new temp dir) and boot. Staging and booting happen once
+   *  the control link's server listens: a failure shows in waitLine()/eval(). `control: false`: no
+   *  control link (no eval()/exec()/memory(); nothing of the harness on the board). */
+  static start(exe: string, files: Record<string, string>, o: { control?: boolean } = {}): EspruinoBoard {
+    return new EspruinoBoard(exe, mkdtempSync(join(tmpdir(), "mqtt-mcu-espruino-")), files, o.control !== false);
   }
 
   private take(d: string) {
@@ -220,7 +202,7 @@ export class EspruinoBoard {
     }
     this.ctl?.destroy();
     if (this.server) { this.server.close(); this.server = null; }
-    if (this.own) rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -109,7 +109,6 @@ describe.skipIf(!builds.length || !hasMosquitto)("core bundle on real Espruino (
     expect(tagged(b, "@@ERR", from).filter((l) => !errorsOk || !errorsOk.test(l)), "error events").toEqual([]);
   }
 
-  if (!builds.length) it("(skipped: set MQTT_MCU_ESPRUINO and/or MQTT_MCU_ESPRUINO_1600 to an Espruino for Linux)", () => {});
 
   for (const [build, exe] of builds) {
     describe(build, () => {

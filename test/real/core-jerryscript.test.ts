@@ -185,7 +185,6 @@ describe.skipIf(!builds.length)("core bundle in real JerryScript 3.0 with an in-
   // do not meet the driver's)
   beforeAll(async () => { code = "var exports = {};\n(function (exports) {\n" + (await coreBundle()) + "\n})(exports);\n"; });
 
-  if (!builds.length) it("(skipped: set MQTT_MCU_JERRY and/or MQTT_MCU_JERRY_64K to JerryScript's jerry)", () => {});
 
   /** run a driver: its result object and heap figures, or (status) why it did not finish */
   function run(exe: string, n: number, stage: "load" | "connect" | "all", big = 0) {

@@ -7,7 +7,7 @@
 //   - espruino-linux on the growable build over TCP, TLS (the CA from the test PKI, compiled in as DER),
 //     WebSocket (Mosquitto's websockets listener, path /mqtt) and WebSocket over TLS
 //   - esp8266 on the 1,600-block build over TCP and WebSocket, with a stand-in Wifi module saved in
-//     Storage as "Wifi" (bench/espruino.ts WIFI_STANDIN: associated, a MAC, an RSSI)
+//     Storage as "Wifi" (bench/firmware.ts WIFI_STANDIN: associated, a MAC, an RSSI)
 // For each, one interpreter: status online (retained), actuator states (retained), every Home Assistant
 // discovery entity (retained; ~, uniq_id, avty_t, dev checked), telemetry with every key, announced in
 // that order (status, states, entities, then the first telemetry); a command obeyed and invalid ones
@@ -24,7 +24,7 @@ import { EspruinoBoard, interpreters } from "../../emu/real";
 import { hasMosquitto, startMosquittoAllTransports, Mosquitto } from "../helpers/mosquitto";
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { ROOT } from "../helpers/bundles";
-import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/espruino";
+import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/firmware";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version; // the discovery's dev.sw
@@ -127,7 +127,7 @@ describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMos
       const files: Record<string, string> = { ".bootcde": code };
       if (k.board == "esp8266") files.Wifi = WIFI_STANDIN;
       const from = got.length;
-      b = EspruinoBoard.start(k.exe!, files, undefined, { control: false });
+      b = EspruinoBoard.start(k.exe!, files, { control: false });
       await until("the first telemetry", () => tele(from).length > 0, 20000);
 
       // the order on the wire (one connection, forwarded in order): status, states, entities, telemetry
