@@ -8,7 +8,6 @@
 import type { Board, Network, NetOptions, Pins } from "./board";
 import { socketTransport } from "../src/net/socket";
 
-declare function __REQUIRE__(m: string): any; // the engine's require (build/build.mjs)
 
 // Espruino's globals. Under tsconfig.espruino.json these take the @types/espruino declarations
 // (`typeof globalThis` has them); under the Node program (tsconfig.json also reads boards/) a loose
@@ -86,16 +85,17 @@ function wConnected() {
   wSet(true);
 }
 function wDisconnected() { wSet(false); wRetry(1); }
-export var wifiNet: Network = {
+var wifiNet = {
   start: function (o) {
     var ip = W.getIP();
     wOpt = o || {};
     // after reset() or an upload the link may already be up: no "connected" event will come
     if (ip && ip.ip && ip.ip != "0.0.0.0") wSet(true); else wGo();
   },
-  up: function () { return wUp; },
   on: onUp,
-};
+} as Network;
+// (the firmware never asks: device builds leave it out, see board.ts)
+if (typeof __FOREVER__ == "undefined" || !__FOREVER__) wifiNet.up = function () { return wUp; };
 // the firmware asks once, at start
 function wId() { return (W.getIP().mac || "").split(":").join("").toLowerCase(); }
 function wRssi(): number | null { var d = wUp && W.getDetails(); return d && d.rssi != null ? d.rssi : null; }
@@ -142,7 +142,7 @@ export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
     id: w.id,
     net: w.net,
     tcp: socketTransport(__REQUIRE__("net")),
-    clock: { now: Date.now, setTimer: setTimeout, clearTimer: clearTimeout },
+    clock: { now: Date.now, setTimer: setTimeout, clearTimer: clearTimeout }, // as createClient's default: no function of ours
     pins: pins,
     diag: { mem: mem, rssi: w.rssi, uptime: uptime },
     reboot: E.reboot,

@@ -7,7 +7,6 @@ import { alwaysUp, espruinoBoard } from "./espruino-common";
 import { sysMac } from "./sysmac";
 
 declare var getTime: () => number;
-declare function __REQUIRE__(m: string): any; // the engine's require (build/build.mjs)
 
 function linuxId(): string {
   var S: any, i: number, id = sysMac(String);

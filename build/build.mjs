@@ -49,19 +49,19 @@ const SWC = {
 };
 
 /**
- * Bundle one entry to ES5. `define` maps identifiers to JSON-able values (the device config...);
- * `alias` maps module names (the board) to files.
- */
-/**
  * The Home Assistant entities of a config as the code of module "device-ha": each entity is returned by
  * its own case, so its texts are evaluated (copied into RAM on Espruino) only when it is announced,
  * where data compiled into the config would sit in RAM for as long as the device runs.
  */
-export function entityModule(entities = []) {
+function entityModule(entities = []) {
   return "export function entity(i) {\n  switch (i) {\n" +
     entities.map((e, i) => `    case ${i}: return ${JSON.stringify(e)};\n`).join("") + "  }\n  return null;\n}\n";
 }
 
+/**
+ * Bundle one entry to ES5. `define` maps identifiers to JSON-able values (the device config: its Home
+ * Assistant entities become module "device-ha"); `alias` maps module names (the board) to files.
+ */
 export async function bundle({ entry, out, define = {}, alias = {}, minify = true, module = false }) {
   // the client's optional parts are in, unless a firmware build says otherwise (firmwareDefines)
   const defs = { __SERVER__: "false", __QOS2__: "true", __HANDLERS__: "true", __API__: "true" };

@@ -7,12 +7,12 @@ import { E } from "./mqtt/errors";
 import { decodeUtf8 } from "./mqtt/utf8";
 import type { Clock } from "./mqtt/port";
 
-declare function __REQUIRE__(m: string): any; // becomes the engine's `require` after bundling (build/build.mjs)
 /** require() of an engine module (net, tls, Wifi, Storage...), out of esbuild's sight. */
 export function need(m: string): any { return __REQUIRE__(m); }
 
-/** The engine's own timers and clock (Espruino, IoT.js, Node): the default port, and the boards' clock.
- *  (The globals are looked up at each call, so a test's fake timers apply.) */
+/** The engine's own timers and clock as functions of ours, for the host and IoT.js boards and the
+ *  simulator (the globals are looked up at each call, so a test's fake timers apply). The core's default
+ *  and the Espruino boards give the engine's functions themselves instead (each function is RAM there). */
 export var timers: Clock = {
   now: function () { return Date.now(); },
   setTimer: function (fn, ms) { return setTimeout(fn, ms); },
