@@ -104,7 +104,7 @@ function fakeClock() {
   let now = 1e6, seq = 0, timers = [];
   return {
     now: () => now,
-    setTimer(fn, ms) { const t = { id: ++seq, at: now + Math.max(0, ms), fn }; timers.push(t); return t.id; },
+    setTimer(fn, ms, a) { const t = { id: ++seq, at: now + Math.max(0, ms), fn: () => fn(a) }; timers.push(t); return t.id; },
     clearTimer(id) { if (id) timers = timers.filter((t) => t.id !== id); },
     advance(ms) {
       const until = now + ms;

@@ -15,7 +15,7 @@ export function need(m: string): any { return __REQUIRE__(m); }
  *  and the Espruino boards give the engine's functions themselves instead (each function is RAM there). */
 export var timers: Clock = {
   now: function () { return Date.now(); },
-  setTimer: function (fn, ms) { return setTimeout(fn, ms); },
+  setTimer: function (fn, ms, a) { return setTimeout(fn, ms, a); },
   // Espruino throws "Unknown Timeout" when the timer already fired
   clearTimer: function (t) { if (t) try { clearTimeout(t); } catch (e) {} },
 };

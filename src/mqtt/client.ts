@@ -13,7 +13,7 @@
 // - the hot paths (a PUBLISH in, a PUBLISH out) first in their methods: Espruino reads through every
 //   branch before the one it takes, and each call costs a few microseconds.
 // Packet types are written as numbers (3 = PUBLISH...); the table is in packets.ts.
-import { encode, malformed, pub, Packet, Will } from "./packets";
+import { encode, pub, Packet, Will } from "./packets";
 import { DecoderOwner, DecoderState, more, push } from "./decoder";
 import { err, MqttError } from "./errors";
 import { matches, validTopic } from "./topic";
@@ -76,8 +76,9 @@ interface State extends Client, DecoderOwner {
   ev: Ev | 0; lk: Link | 0;
   /** ms of the last packet in and out; a PINGREQ awaits its answer */
   li: number; lo: number; pg: number;
-  /** listeners by event; handlers: filter, handler, filter, handler... (no for-in per message: it allocates) */
-  L: { [ev: string]: Function[] }; h: any[];
+  /** listeners by event (a function, or a list of them); handlers: filter, handler, filter, handler...
+   *  (no for-in per message: it allocates) */
+  L: { [ev: string]: Function | Function[] }; h: any[];
   k: Clock;
   /** outgoing QoS>0 awaiting PUBACK/PUBREC/PUBCOMP, in send order */
   f: Msg[];
@@ -89,23 +90,24 @@ interface State extends Client, DecoderOwner {
   sb: { [filter: string]: number };
   /** incoming QoS 2 ids held until PUBREL, and their count */
   r: { [id: number]: number }; hd: number;
-  /** the one timer, what it is for (1 CONNACK deadline, 2 keepalive, 3 retry) and its callback */
-  tm: any; tw: number; fi: () => void;
+  /** the one timer, and what it is for (1 CONNACK deadline, 2 keepalive, 3 retry) */
+  tm: any; tw: number;
   o: ClientOptions; t: Transport;
-  /** keepalive ms */
+  /** keepalive, s (a small integer: one block less than ms on the device) */
   ka: number;
-  /** next packet id, retry attempt, when the link came up, end() was called */
+  /** last packet id given, retry attempt, when the link came up, end() was called */
   n: number; ak: number; ua: number; e: number;
   /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
-  tp: Msg; sc: Packet;
+  tp: Msg;
+  /** the last topic publish() found valid (0: none yet): a stream of messages to one topic is checked once */
+  vt: string | 0;
 
+  post(topic: string, payload: any, op: any, cb?: Callback): Client;
   pkt(p: Packet | MqttError): void;
   ctl(p: Packet | MqttError): void;
-  emit(ev: string, a?: any, b?: any, x?: any): void;
-  call(fn: Function | undefined, a?: any, b?: any, x?: any): void;
+  emit(ev: string | Function | undefined, a?: any, b?: any, x?: any): void;
   write(p: Packet | number | string, id?: number): void;
   flush(m?: Msg): void;
-  nid(): number;
   connect(open?: number): State;
   lost(e?: MqttError): void;
   arm(w: number, ms?: number): void;
@@ -124,26 +126,25 @@ var EV = {
   close: function (e?: MqttError) { if (this.c.ev == this) this.c.lost(e || err("ETRANSPORT", "connection closed")); },
 } as ThisType<Ev> & Partial<Ev>;
 
-// The one timer's callback, made once per client (the Clock port calls a function with no argument):
-// the CONNACK deadline, keepalive, or the retry. A timer fires at most once, so `tm` is zeroed first
-// (Espruino reuses the id of a fired timer: a late clear could hit another timer).
+// The one timer's callback, one function for every client (the Clock port passes it the client, as
+// setTimeout passes its extra argument): the CONNACK deadline, keepalive, or the retry. A timer fires
+// at most once, so `tm` is zeroed first (Espruino reuses the id of a fired timer: a late clear could hit
+// another timer).
 // Keepalive: a PINGREQ once nothing was sent, or nothing received, for keepalive ms (the client must
 // send within each keepalive period [MQTT-3.1.2-23]); the link is dead after 1.5 x keepalive with
 // nothing received. The timer wakes at the nearer of the next ping and the dead line (a ping awaiting
 // its answer is due again keepalive ms after it went: any packet in clears it); nothing is done per packet.
-function timerFn(c: State) {
-  return function () {
-    var t = c.k.now(), ka = c.ka, dead = c.li + ka * 1.5, due: number;
-    c.tm = 0;
-    if (c.tw == 3) { c.emit("reconnect"); if (!c.e) c.connect(); } // unless a listener ended the client (or connected it already)
-    else if (c.tw == 1) c.lost(err("ETIMEOUT", "no CONNACK"));
-    else if (t >= dead) c.lost(err("EKEEPALIVE", "link dead"));
-    else {
-      if (!c.pg && t - Math.min(c.li, c.lo) >= ka) { c.pg = 1; c.write(12); } // PINGREQ
-      due = (c.pg ? c.lo : Math.min(c.li, c.lo)) + ka;
-      if (c.lk) c.arm(2, Math.max((due > t && due < dead ? due : dead) - t, 1));
-    }
-  };
+function tick(c: State) {
+  var t = c.k.now(), ka = c.ka * 1000, dead = c.li + ka * 1.5, due: number;
+  c.tm = 0;
+  if (c.tw == 3) { c.emit("reconnect"); if (!c.e) c.connect(); } // unless a listener ended the client (or connected it already)
+  else if (c.tw == 1) c.lost(err("ETIMEOUT", "no CONNACK"));
+  else if (t >= dead) c.lost(err("EKEEPALIVE", "link dead"));
+  else {
+    if (!c.pg && t - Math.min(c.li, c.lo) >= ka) { c.pg = 1; c.write(12); } // PINGREQ
+    due = (c.pg ? c.lo : Math.min(c.li, c.lo)) + ka;
+    if (c.lk) c.arm(2, Math.max((due > t && due < dead ? due : dead) - t, 1));
+  }
 }
 
 /** The client. `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts
@@ -163,41 +164,44 @@ export function Client(this: State, o: ClientOptions, transport?: Transport, clo
   c.a = [];
   c.sb = {};
   if (typeof __QOS2__ == "undefined" || __QOS2__) c.r = {};
-  c.qb = c.hd = c.n = c.ak = 0;
-  c.fi = timerFn(c);
+  c.qb = c.hd = c.n = c.ak = c.vt = 0;
   c.o = o;
   c.t = transport || o.transport;
-  c.ka = (o.keepalive == null ? D.KEEPALIVE : o.keepalive) * 1000;
+  c.ka = o.keepalive == null ? D.KEEPALIVE : o.keepalive;
   c.tp = { type: 3 };
-  c.sc = { type: 0 };
 }
 
 Client.prototype = {
   // ---- the application's calls ----
   // Sent at once when connected, nothing queued and (QoS 1/2) fewer than maxInflight in flight; else
   // queued. Every drop from the queue is reported.
+  // The common case in few steps: connected, nothing waiting, QoS 0, no callback, the topic of the last
+  // message (or an ASCII one without NUL or wildcards) and a text payload that needs no conversion: the
+  // bytes go out at once. Everything else: post(). (Two methods: Espruino reads through the whole text
+  // of a function at each call, also what follows a return.)
   publish: function (topic: string, payload: any, opts: any, cb?: Callback) {
-    var c = this, op: any, qos: number, m: Msg, q = c.q, on = c.connected && !q.length, why: any, i: number, d: Msg, x: number;
-    if (opts && opts.call) { cb = opts; opts = 0; }
-    op = opts || 0;
+    var c = this, op: any = opts || 0;
+    if (c.connected && !op.qos && !cb && !op.call && !c.q.length && typeof payload == "string" &&
+      (topic === c.vt || topic && topic.length < 21846 && !SPECIAL.test(topic) && (c.vt = topic)) && !SPECIAL.test(payload))
+      return c.write(pub(topic, payload, op.retain ? 1 : 0)), c;
+    return c.post(topic, payload, op, cb);
+  },
+
+  post: function (topic: string, payload: any, op: any, cb?: Callback) {
+    var c = this, q = c.q, qos: number, m: Msg, on: any, why: any, i: number, d: Msg, x: number;
+    if (op.call) { cb = op; op = 0; }
     qos = op.qos | 0;
-    // the common case in a few steps: connected, nothing waiting, QoS 0, an ASCII topic without NUL
-    // or wildcards and a text payload that needs no conversion: the bytes go out at once
-    if (on && !qos && typeof payload == "string" && topic && topic.length < 21846 && !SPECIAL.test(topic) && !SPECIAL.test(payload)) {
-      c.write(pub(topic, payload, op.retain ? 1 : 0));
-      if (cb) c.call(cb, c.lk ? null : err("ETRANSPORT", "not sent: link lost"));
-      return c;
-    }
+    on = c.connected && !q.length;
     // an invalid topic or QoS: reported to the callback, else the error event
     if ((why = validTopic(topic || "", 0)) || qos > (typeof __QOS2__ == "undefined" || __QOS2__ ? 2 : 1) || qos < 0) {
       why = err("ETOPIC", why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
-      cb ? c.call(cb, why) : c.emit("error", why);
+      c.emit(cb || "error", why);
       return c;
     }
     // a text payload that needs no conversion, in one built-in test; else UTF-8, or the bytes
     payload = typeof payload == "string" && !SPECIAL.test(payload) ? payload : toBytes(payload);
-    m = on && !qos ? c.tp : { type: 3 };
-    m.topic = topic; m.payload = payload; m.qos = qos; m.retain = op.retain; m.cb = cb;
+    m = on && !qos ? c.tp : {} as Msg;
+    m.type = 3; m.topic = topic; m.payload = payload; m.qos = qos; m.retain = op.retain; m.cb = cb;
     m.n = payload.length + topic.length + 4;
     if (m == c.tp || on && c.f.length < (c.o.maxInflight || D.MAX_INFLIGHT)) return c.flush(m), c;
     // bounded by the queue option (read now): room is made by dropping the oldest QoS 0 messages; a
@@ -210,7 +214,7 @@ Client.prototype = {
       why = err("EQUEUEFULL", "queue full: dropped " + d.topic);
       why.dropped = d.topic;
       c.emit("error", why);
-      c.call(d.cb, why);
+      c.emit(d.cb, why);
       if (d == m) return c;
     }
     q.push(m);
@@ -233,7 +237,7 @@ Client.prototype = {
     if (!why && !c.connected && c.a.length >= ((c.o.queue || {} as any).maxMessages || D.QUEUE_MESSAGES)) why = 1;
     if (why) {
       why = why == 1 ? err("EQUEUEFULL", "queue full: " + fs[0]) : err("ETOPIC", why);
-      cb ? c.call(cb, why) : c.emit("error", why);
+      c.emit(cb || "error", why);
       return c;
     }
     for (i = 0; i < fs.length; i++) {
@@ -248,8 +252,7 @@ Client.prototype = {
       }
     }
     // encode reads subs for 8, topics for 10
-    c.a.push(why = { type: t || 8, subs: fs, topics: fs, cb: cb, id: c.nid() });
-    if (c.connected) c.write(why);
+    c.flush({ type: t || 8, subs: fs, topics: fs, cb: cb });
     return c;
   },
 
@@ -263,12 +266,14 @@ Client.prototype = {
     if (c.connected && !force) c.write(14); // DISCONNECT, a clean goodbye: no will
     if (c.lk) c.lost();
     c.emit("end");
-    c.call(cb);
+    c.emit(cb);
     return c;
   },
 
+  // an event's one listener is held as itself; a second makes it a list (as Espruino's own events do)
   on: function (ev: string, fn: Function) {
-    (this.L[ev] || (this.L[ev] = [])).push(fn);
+    var L: any = this.L, l = L[ev];
+    L[ev] = !l ? fn : l.call ? [l, fn] : l.concat(fn);
     return this;
   },
 
@@ -276,23 +281,25 @@ Client.prototype = {
   // ---- incoming: every packet and every decode error ----
 
   // A PUBLISH while connected: delivered (QoS 2: once, its id held until PUBREL) and acknowledged.
-  // Everything else goes to ctl(). Short on purpose: Espruino reads a function's whole text at each call.
+  // Everything else goes to ctl(). Short on purpose: Espruino reads through the whole text of a
+  // function at each call, also what follows a return. Its fields are read before delivery: handlers
+  // see the reused packet object.
   pkt: function (p: any) {
-    var c = this, r = p.qos, t = p.topic, b = p.payload, i = 0, h = c.h; // read before delivery: handlers see the reused packet object
+    var c = this, r = p.qos, id = p.id, t = p.topic, b = p.payload, i = 0, h = c.h;
     if (p.type != 3 || !c.connected || p.code || !c.lk) return c.ctl(p);
     c.li = c.k.now();
     c.pg = 0;
     if (r == 2) {
-      if (!(typeof __QOS2__ == "undefined" || __QOS2__)) return c.lost(malformed(3, "3.8.4-6")); // more than granted
-      if (c.r[p.id]) return c.write(5, p.id); // sent again: PUBREC again, delivered once
+      if (!(typeof __QOS2__ == "undefined" || __QOS2__)) return c.lost(err(0, "3.8.4-6", 3)); // more than granted
+      if (c.r[id]) return c.write(5, id); // sent again: PUBREC again, delivered once
       // bounded: a broker that never sends PUBREL must not eat the device's RAM
       if (c.hd > 63) return c.lost(err("EQUEUEFULL", "over 64 QoS 2 awaiting PUBREL", 3));
       c.hd++;
-      c.r[p.id] = 1;
+      c.r[id] = 1;
     }
     c.emit("message", t, b, p);
-    if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.call(h[i + 1], t, b, p);
-    if (r) c.write(r + 3, p.id); // PUBACK, PUBREC
+    if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.emit(h[i + 1], t, b, p);
+    if (r) c.write(r + 3, id); // PUBACK, PUBREC
   },
 
   // every other packet, and decode errors
@@ -308,7 +315,7 @@ Client.prototype = {
     c.li = c.k.now();
     c.pg = 0;
     if (!c.connected) {
-      if (t != 2) return c.lost(malformed(t, "3.2.0-1")); // the first packet must be CONNACK
+      if (t != 2) return c.lost(err(0, "3.2.0-1", t)); // the first packet must be CONNACK
       if ((r = p.returnCode) > 0) {
         e = err("EREFUSED", "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
         e.returnCode = r;
@@ -316,17 +323,14 @@ Client.prototype = {
       }
       // accepted: restore the session, then send what waited
       l = [];
-      c.arm(c.ka && 2, c.ka); // the CONNACK deadline cleared; keepalive from now
+      c.arm(c.ka && 2, c.ka * 1000); // the CONNACK deadline cleared; keepalive from now
       c.connected = true;
       c.ua = c.lo = c.li;
       for (i = 0; i < c.a.length; i++) c.write(c.a[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
       if (!p.sessionPresent) {
         if (typeof __QOS2__ == "undefined" || __QOS2__) { c.r = {}; c.hd = 0; }
         for (i in c.sb) l.push({ topic: i, qos: c.sb[i] });
-        if (l.length) {
-          c.a.push(m = { type: 8, subs: l, id: c.nid() });
-          c.write(m);
-        }
+        if (l.length) c.flush({ type: 8, subs: l });
       }
       for (i = 0; i < c.f.length; i++) {
         // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
@@ -349,7 +353,7 @@ Client.prototype = {
         c.write(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
       } else if (m && (t == 4) == (m.qos == 1)) {
         l.splice(i, 1);
-        c.call(m.cb, null);
+        c.emit(m.cb, null);
         c.flush();
       }
     } else if ((t | 2) == 11) { // SUBACK, UNSUBACK: answering its own request
@@ -367,67 +371,71 @@ Client.prototype = {
               for (id = 0; id < c.h.length && c.h[id] != l.topic; id += 2);
               c.h.splice(id, 2);
             }
-            e = err("ESUBACK", "SUBACK refused " + l.topic, t);
+            e = err("ESUBACK", "refused " + l.topic, t);
           }
           l.qos = r;
         }
-        m.cb ? c.call(m.cb, e, m.subs) : e && c.emit("error", e);
+        if (m.cb || e) c.emit(m.cb || "error", e, m.subs);
       } else {
         // the broker answers in order: a SUBACK that arrived after unsubscribe() must not renew these
         for (i = 0; i < m.topics!.length; i++) delete c.sb[m.topics![i]];
-        c.call(m.cb, null);
+        c.emit(m.cb, null);
       }
     }
   },
 
   // ---- events and callbacks: an exception in application code never breaks the state machine ----
-  // (what an `error` listener throws is dropped rather than looping)
-  emit: function (ev: string, a?: any, b?: any, x?: any) {
-    for (var l = this.L[ev], i = 0; l && i < l.length; i++) {
-      try { l[i](a, b, x); } catch (e) { if (ev != "error") this.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
+  // `f` is an event name (its listeners are called) or a callback (called when there is one): one
+  // method for both. What an `error` listener throws is dropped rather than looping.
+  emit: function (f: any, a?: any, b?: any, x?: any) {
+    var l = typeof f == "string" ? this.L[f] : f, i = 0, g = l && (l.call ? l : l[0]);
+    for (; g; g = l[++i]) {
+      try { g(a, b, x); } catch (e) { if (f != "error") this.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
     }
-  },
-  call: function (fn?: Function, a?: any, b?: any, x?: any) {
-    if (fn) try { fn(a, b, x); } catch (e) { this.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
   },
 
   // ---- outgoing ----
-  // a packet; or, given a type number (and maybe an id), a packet of only that (acks, PINGREQ,
-  // DISCONNECT) from the scratch object
   // bytes; a packet; or, given a type number (and maybe an id), a packet of only that (acks, PINGREQ,
-  // DISCONNECT) from the scratch object
+  // DISCONNECT) made in the reused packet object. A write that throws loses the link.
   write: function (p: any, id?: number) {
-    var c = this;
-    if (!p.type && typeof p != "string") { c.sc.type = p; c.sc.id = id; p = c.sc; }
-    if (c.lk) try { c.lk.write(p.type ? encode(p) : p); c.lo = c.k.now(); } catch (e) { c.lost(err("ETRANSPORT", "write: " + ((e as any) && (e as any).message || e))); }
+    var c = this, s = c.tp;
+    if (c.lk) try {
+      if (typeof p != "string") {
+        if (!p.type) { s.type = p; s.id = id; p = s; }
+        p = encode(p);
+      }
+      c.lk.write(p);
+      c.lo = c.k.now();
+    } catch (e) { c.lost(err("ETRANSPORT", "write: " + ((e as any) && (e as any).message || e))); }
   },
 
-  // Send `m` now; without `m`, send what waits while the link and maxInflight allow.
+  // Send `m` now: a PUBLISH, or a SUBSCRIBE/UNSUBSCRIBE (kept until its ack, and sent only while
+  // connected). Without `m`, send what waits while the link and maxInflight allow.
   flush: function (m?: Msg) {
-    var c = this, q = c.q, cb: any;
+    var c = this, q = c.q, cb: any, i: number, l: Msg[], busy = 1;
     if (m) {
-      if (m.qos) { m.id = c.nid(); c.f.push(m); c.write(m); return; }
+      if (m.qos || m.type != 3) {
+        // the next packet id not in use by an outgoing message or request
+        while (busy) {
+          c.n = c.n % 65535 + 1;
+          busy = 0;
+          for (l = c.f, i = 0; i < l.length; i++) if (l[i].id == c.n) busy = 1;
+          for (l = c.a, i = 0; i < l.length; i++) if (l[i].id == c.n) busy = 1;
+        }
+        m.id = c.n;
+        (m.type == 3 ? c.f : c.a).push(m);
+        if (c.connected) c.write(m);
+        return;
+      }
       cb = m.cb;
       c.write(m);
       m.payload = m.cb = 0 as any; // keep no payload alive in the reused object
-      c.call(cb, c.lk ? null : err("ETRANSPORT", "not sent: link lost"));
+      c.emit(cb, c.lk ? null : err("ETRANSPORT", "not sent: link lost"));
     }
     else while (c.connected && q.length && (!q[0].qos || c.f.length < (c.o.maxInflight || D.MAX_INFLIGHT))) {
       c.qb -= q[0].n!;
       c.flush(q.shift());
     }
-  },
-
-  // the next packet id not in use by an outgoing message or request
-  nid: function () {
-    var c = this;
-    for (var busy = 1, i: number, l: Msg[]; busy; ) {
-      c.n = c.n % 65535 + 1;
-      busy = 0;
-      for (l = c.f, i = 0; i < l.length; i++) if (l[i].id == c.n) busy = 1;
-      for (l = c.a, i = 0; i < l.length; i++) if (l[i].id == c.n) busy = 1;
-    }
-    return c.n;
   },
 
   // ---- the link ----
@@ -438,7 +446,7 @@ Client.prototype = {
     if (open) {
       // (li is set by the CONNACK, before keepalive starts)
       if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
-      return c.write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: c.ka / 1000,
+      return c.write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: c.ka,
         will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
         password: pw == null ? pw : toBytes(pw) });
     }
@@ -447,7 +455,6 @@ Client.prototype = {
     c.ev = ev = Object.create(EV);
     ev.c = c;
     ev.ds = ev.op = 0;
-    ev.db = "";
     c.arm(1, o.connectTimeout || D.CONNECT_TIMEOUT);
     try {
       l = c.t(o.host || "localhost", o.port || D.PORT, ev);
@@ -489,7 +496,7 @@ Client.prototype = {
     // (Espruino's clearTimeout, in the default clock, throws "Unknown Timeout" for a timer that fired)
     if (c.tm) try { c.k.clearTimer(c.tm); } catch (e) {}
     c.tw = w;
-    c.tm = w && c.k.setTimer(c.fi, ms!);
+    c.tm = w && c.k.setTimer(tick, ms!, c);
   },
 } as ThisType<State> & Partial<State>;
 

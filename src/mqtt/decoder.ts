@@ -6,8 +6,8 @@
 // puts them on its per-link events object, so the transport's data goes straight into push, and a new
 // link starts a new decoder (on Espruino a separate decoder object and its calls would cost blocks and
 // time for nothing).
-import { decode, malformed, Packet } from "./packets";
-import type { MqttError } from "./errors";
+import { decode, Packet } from "./packets";
+import { err, MqttError } from "./errors";
 
 /** Where a decoder delivers, and what it reads there: the size limit, the object every PUBLISH is
  *  decoded into (none: a new object each), and the current decoder (`ev`: a decoder whose owner has
@@ -74,14 +74,14 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     else if (s < 2) {
       d.dl += (b & 127) << 7 * d.dc++;
       if (b & 128) {
-        if (d.dc > 3) { d.ds = 0; c.pkt(malformed(d.df >> 4, "2.2.3")); } // a fifth length byte: framing is lost
+        if (d.dc > 3) { d.ds = 0; c.pkt(err(0, "2.2.3", d.df >> 4)); } // a fifth length byte: framing is lost
       } else if (d.dn = d.dl, (d.dz = 1 + d.dc + d.dl) > c.dm) { // whole packet: fixed header + body
         d.dp = d.di = 0;
         d.de = 4;
         if (d.dl && d.df >> 4 == 3 && d.df & 6) d.ds = 2; // QoS 1/2 PUBLISH: report once its id is read
         else { d.ds = d.dl ? 4 : 0; k = 0; }
       } else if (n - i >= d.dl) { x = chunk; y = i; z = i += d.dl; } // whole body in this chunk: decoded in place
-      else d.ds = 3;
+      else { d.ds = 3; d.db = ""; } // (the body is made only for a packet that spans chunks)
     } else {
       d.di = d.di << 8 | b;
       if (++d.dp == 2) d.de = d.di + 4; // topic length + its 2 bytes + 2 of packet id
@@ -92,7 +92,7 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     }
   }
   if (k >= 0) { // one ETOOBIG per packet
-    x = malformed(d.df >> 4, d.dz + " > maxPacketSize " + c.dm, "ETOOBIG");
+    x = err("ETOOBIG", d.dz + " > maxPacketSize " + c.dm, d.df >> 4);
     if (k) { x.id = k; x.qos = d.df >> 1 & 3; }
     c.pkt(x);
   } else if (x) {

@@ -42,7 +42,13 @@ export interface MqttError {
   [k: string]: any;
 }
 
-export function err(code: Code, message: string, type?: number): MqttError {
+/** An error value. With a packet type number `type`, the message names the packet ("PUBLISH: ...").
+ *  Without a `code` it is an EMALFORMED error and `message` is the id of the spec rule the packet broke
+ *  ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]"; "2.2.3": shorter or longer than its fields). One function for
+ *  both (each function is RAM on the device); the names are made only when an error is. */
+export function err(code: Code | 0, message: string, type?: number): MqttError {
+  if (!code) { code = "EMALFORMED"; message = "[MQTT-" + message + "]"; }
+  if (type != null) message = "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(",")[type] + ": " + message;
   return { code: code, message: message, type: type };
 }
 

@@ -20,6 +20,8 @@ export interface Packet {
   username?: string; password?: any;
   sessionPresent?: boolean; returnCode?: number;
   subs?: { topic: string; qos: number }[]; granted?: number[]; topics?: string[];
+  /** (an object decode() reuses: the bytes of the last plain topic decoded into it) */
+  tb?: string;
 }
 
 /** type number -> name; 0 and 15: reserved. (Tests and tools; the bundles name types only in errors.) */
@@ -27,11 +29,9 @@ export const NAMES = /* @__PURE__ */ "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBR
 
 /** The EMALFORMED error for packet type `t` breaking spec rule `rule` ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]";
  *  "2.2.3": the packet is shorter or longer than its fields); with a `code`, that error with `rule` as
- *  its text ("PUBLISH: 5000 > maxPacketSize 4096"). The names are made only when an error is: a
- *  table held by the module would sit in the device's RAM for ever. */
+ *  its text ("PUBLISH: 5000 > maxPacketSize 4096"). (err() itself, argument order of tests and tools.) */
 export function malformed(t: number, rule: string, code?: Code): MqttError {
-  return err(code || "EMALFORMED", "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(",")[t] +
-    ": " + (code ? rule : "[MQTT-" + rule + "]"), t);
+  return err(code || 0, rule, t);
 }
 
 // Layouts, by type: 0 and 15 reserved; 1 CONNECT; 2 CONNACK; 3 PUBLISH (its own flags); 4..7, 11 a
@@ -162,7 +162,9 @@ export function decode(first: number, b: string, i?: number, e?: number, into?: 
       if (!x && first & 8) throw "3.3.1-2"; // DUP on QoS 0
       y = b.substring(i + 2, i += 2 + (b.charCodeAt(i) << 8 | b.charCodeAt(i + 1))); // the topic (NaN: short)
       if (!(i <= e)) throw "2.2.3";
-      p.topic = SPECIAL.test(y) || !y.length ? text(y, 0) : y;
+      // the topic of the last message again (the reused object keeps the bytes of the last plain one: a
+      // stream of messages to one topic is checked once), a plain ASCII one, or one to decode and check
+      p.topic = y == p.tb ? y : SPECIAL.test(y) || !y.length ? text(y, 0) : into ? into.tb = y : y;
       p.qos = x;
       p.retain = !!(first & 1);
       p.dup = !!(first & 8);
@@ -199,7 +201,7 @@ export function decode(first: number, b: string, i?: number, e?: number, into?: 
     }
     if (i != e) throw "2.2.3"; // longer than its fields
   } catch (r) {
-    p = malformed(t, r as string);
+    p = err(0, r as string, t);
   }
   return p;
 }

@@ -23,6 +23,8 @@ export type Transport = (host: string, port: number, ev: LinkEvents) => Link;
 /** Time. `now()` in milliseconds; timers are one-shot. */
 export interface Clock {
   now(): number;
-  setTimer(fn: () => void, ms: number): any;
+  /** calls fn(arg) once after ms, as setTimeout(fn, ms, arg) does (the client passes itself: one
+   *  function serves every client, where a closure per client would cost RAM on the device) */
+  setTimer(fn: (arg?: any) => void, ms: number, arg?: any): any;
   clearTimer(t: any): void;
 }

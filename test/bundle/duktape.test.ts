@@ -95,7 +95,7 @@ function hex(s) { var r = "", i, c; for (i = 0; i < s.length; i++) { c = s.charC
 var now = 1000000, timers = [], tid = 0;
 var clock = {
   now: function () { return now; },
-  setTimer: function (fn, ms) { tid++; timers.push({ id: tid, at: now + ms, fn: fn }); return tid; },
+  setTimer: function (fn, ms, a) { tid++; timers.push({ id: tid, at: now + ms, fn: function () { fn(a); } }); return tid; },
   clearTimer: function (id) { for (var i = 0; i < timers.length; i++) if (timers[i].id === id) { timers.splice(i, 1); return; } }
 };
 function advance(ms) {

@@ -21,8 +21,8 @@ export function fakeClock(start = 0): FakeClock {
   };
   return {
     now: () => now,
-    setTimer(fn, ms) {
-      const t = { id: ++seq, at: now + Math.max(0, ms), fn };
+    setTimer(fn, ms, arg) {
+      const t = { id: ++seq, at: now + Math.max(0, ms), fn: () => fn(arg) };
       timers.push(t);
       return t.id;
     },

@@ -32,7 +32,7 @@ function fail(m) { throw new Error("driver: " + m); }
 var now = 1000, timers = [], tseq = 0;
 var clock = {
   now: function () { return now; },
-  setTimer: function (fn, ms) { var id = ++tseq; timers.push({ id: id, at: now + ms, fn: fn }); return id; },
+  setTimer: function (fn, ms, a) { var id = ++tseq; timers.push({ id: id, at: now + ms, fn: function () { fn(a); } }); return id; },
   clearTimer: function (id) { for (var i = 0; i < timers.length; i++) if (timers[i].id === id) { timers.splice(i, 1); return; } }
 };
 function advance(ms) {

@@ -365,7 +365,7 @@ describe("wsTransport under the MQTT client", () => {
     const inner = fakeInner();
     const c = createClient({
       host: "127.0.0.1", port: 9001, transport: wsTransport(inner.transport), clientId: "ws-unit", reconnect: false,
-      clock: { now: () => Date.now(), setTimer: (fn, ms) => setTimeout(fn, ms), clearTimer: (t) => clearTimeout(t) },
+      clock: { now: () => Date.now(), setTimer: (fn, ms, a) => setTimeout(fn, ms, a), clearTimer: (t) => clearTimeout(t) },
     });
     const connected = new Promise<void>((r) => c.on("connect", () => r()));
     c.connect();
