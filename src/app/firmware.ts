@@ -47,8 +47,8 @@ interface State extends Firmware {
   n: number; an: number;
   /** the sensor loop, from the first announce on */
   tl: Telemetry | undefined;
-  /** the Storage write timer and its callback; stop() was called */
-  tm: any; sv: () => void; st: number;
+  /** the Storage write timer; stop() was called */
+  tm: any; st: number;
   /** the one callback for the client's events, the network's "up", and acknowledgements */
   fn: (a?: any, b?: any) => void;
   online(): void;
@@ -76,12 +76,11 @@ function eventsFn(f: State) {
   };
 }
 
-// Storage: written 5 s after the last change, not per command (flash wear: a slider sends many)
-function saveFn(f: State) {
-  return function () {
-    f.tm = 0;
-    for (var j = 0; j < f.actuators.length; j++) f.b.store.set("a." + f.actuators[j].c.name, "" + f.actuators[j].v);
-  };
+// Storage: written 5 s after the last change, not per command (flash wear: a slider sends many). The
+// timer's callback (the clock passes it the firmware).
+function save(f: State) {
+  f.tm = 0;
+  for (var j = 0; j < f.actuators.length; j++) f.b.store.set("a." + f.actuators[j].c.name, "" + f.actuators[j].v);
 }
 
 function Fw(this: State, c: Config, b: Board) {
@@ -164,7 +163,7 @@ Fw.prototype = {
       f.echo(a!);
       if ((typeof __STORE__ == "undefined" || __STORE__) && (typeof __RESTORE__ == "undefined" ? f.c.restore : __RESTORE__) == "storage") {
         if (f.tm) b.clock.clearTimer(f.tm);
-        f.tm = b.clock.setTimer(f.sv || (f.sv = saveFn(f)), 5000);
+        f.tm = b.clock.setTimer(save, 5000, f);
       }
     } else if (f.rs && !t.indexOf("state/") && a && !f.tc[n] && typeof (v = parse(decodeUtf8(p), a)) == "number") drive(a, v, b);
   },

@@ -38,21 +38,23 @@ interface State extends Telemetry {
   v: Reading[]; e: string[]; dn: any[];
   /** watch handles (unwatched by stop) */
   w: any[];
-  /** the readings last sent (the object handed to send), and when */
-  l: any; s: number;
+  /** per sensor, the reading last sent (the object handed to send is the owner's: it may add to it), and when */
+  p: Reading[]; s: number;
   /** reads still pending in this round (+1 while it is started), when it started, send whatever the deadbands say */
   n: number; t0: number; f: number;
-  /** the poll timer, its callback, and the callback for input edges */
-  tm: any; fn: () => void; ch: () => void;
+  /** the poll timer, and the callback for input edges */
+  tm: any; ch: () => void;
   round(poll?: number): void;
   read(j: number): void;
   got(j: number, x: Reading, e?: string): void;
   settle(): void;
 }
 
-// The two callbacks of a loop: the poll timer (`k` 0: its id forgotten first, Espruino reuses fired ids),
-// and "publish now" for input edges (k 1)
-function callback(t: State, k: number) { return function () { if (k) t.now(); else { t.tm = 0; t.round(1); } }; }
+// The poll timer's callback, one for every loop (the clock passes it the loop): its id is forgotten
+// first (Espruino reuses fired ids)
+function onPoll(t: State) { t.tm = 0; t.round(1); }
+// "publish now" for input edges: a closure per loop (a pin watch passes no argument of ours)
+function edgeFn(t: State) { return function () { t.now(); }; }
 // a driver's done(): once per read (a later call, after "no answer" or a second one, finds another
 // callback pending, or none)
 function doneFn(t: State, j: number) {
@@ -63,9 +65,8 @@ export function Telemetry(this: State, o: TelemetryOwner, c: Config, b: Board) {
   var t = this, list = c.sensors, i: number, s: any, h: any;
   t.o = o; t.c = c; t.b = b;
   t.d = []; t.v = []; t.e = []; t.dn = []; t.w = [];
-  t.l = {}; t.s = -1e15; t.n = t.f = 0;
-  t.fn = callback(t, 0);
-  t.ch = callback(t, 1);
+  t.p = []; t.s = -1e15; t.n = t.f = 0;
+  t.ch = edgeFn(t);
   for (i = 0; i < list.length; i++) {
     s = list[i];
     h = 0;
@@ -98,7 +99,7 @@ Telemetry.prototype = {
   // of the poll timer, which is armed again first
   round: function (poll?: number) {
     var t = this, j = 0, n = t.c.sensors.length, now = t.b.clock.now();
-    if (poll) t.tm = t.b.clock.setTimer(t.fn, t.c.poll);
+    if (poll) t.tm = t.b.clock.setTimer(onPoll, t.c.poll, t);
     if (t.n) {
       if (now - t.t0 < 10000) return; // a slow sensor is still reading: this round folds into that one
       if (typeof __DRIVERS__ == "undefined" || __DRIVERS__) for (; j < n; j++) if (t.dn[j]) t.dn[j](null, "no answer"); // a driver that never called back
@@ -143,14 +144,15 @@ Telemetry.prototype = {
     var t = this, c = t.c, list = c.sensors, now = t.b.clock.now(), due = t.f || now - t.s >= c.interval - c.poll / 2, o: any, j: number, s: any, v: any, p: any;
     if (--t.n) return;
     for (j = 0; !due && j < list.length; j++) {
-      s = list[j]; v = t.v[j]; p = t.l[s.name];
+      s = list[j]; v = t.v[j]; p = t.p[j];
       if (s.deadband != null && (typeof v == "number" && typeof p == "number" ? Math.abs(v - p) > s.deadband : v !== p)) due = true;
     }
     if (!due) return;
     for (o = {}, j = 0; j < list.length; j++) o[list[j].name] = t.v[j];
+    t.p = t.v.slice();
     t.f = 0;
     t.s = now;
-    t.o.send(t.l = o);
+    t.o.send(o);
   },
 } as ThisType<State> & Partial<State>;
 
