@@ -29,8 +29,6 @@ export interface Firmware {
   id: string;
   client: Client;
   actuators: Actuator[];
-  /** publish telemetry now (once the sensor loop runs: after the first announce) */
-  telemetry(): void;
   /** stop the loop and drop the link without DISCONNECT (as a power cut: the broker sends the will) */
   stop(): void;
 }
@@ -57,7 +55,6 @@ interface State extends Firmware {
   echo(a: Actuator, q?: number): void;
   report(kind: string, name: string, why: string, p?: string | null): void;
   send(o: { [name: string]: Reading }): void;
-  fail(sensor: string, why: string): void;
 }
 
 // What calls the firmware back, told apart by what it passes (one function, not one per event: each is
@@ -83,7 +80,8 @@ function save(f: State) {
   for (var j = 0; j < f.actuators.length; j++) f.b.store.set("a." + f.actuators[j].c.name, "" + f.actuators[j].v);
 }
 
-function Fw(this: State, c: Config, b: Board) {
+/** The firmware (device builds make it with `new`: no start() of their own). */
+export function Fw(this: State, c: Config, b: Board) {
   var f = this, r = typeof __RESTORE__ == "undefined" ? c.restore : __RESTORE__, m: any = c.broker, i: number, s: any, a: Actuator;
   f.c = c;
   f.b = b;
@@ -195,9 +193,6 @@ Fw.prototype = {
     f.client.publish(f.base + "telemetry", JSON.stringify(o));
   },
 
-  fail: function (name: string, why: string) { this.report("sensor", name, why); },
-
-  telemetry: function () { if (this.tl) this.tl.now(); },
 } as ThisType<State> & Partial<State>;
 
 // (device builds have no stop: main.ts drops what start() returns)

@@ -1,7 +1,7 @@
 // The sensor loop: every `poll` ms read every sensor (sync or async), and hand one object of readings to
 // the owner's send() when the interval is due, when a value moved beyond its deadband, when an input edge
 // asked for it, or when now() was called. A failing sensor reads null and its error goes to the owner's
-// fail() (once per new error, not every poll); the loop never stops for it, not even for a driver that
+// report() (once per new error, not every poll); the loop never stops for it, not even for a driver that
 // never calls back (it reads null with "no answer" after 10 s).
 // Sensors are data: the built-in analog, digital and temperature sensors are read here from their config,
 // with no object or function of their own; drivers (DRIVERS: DS18B20, DHT22, custom ones) are made once
@@ -17,10 +17,10 @@ export interface Telemetry {
   stop(): void;
 }
 
-/** Where readings and errors go. */
+/** Where readings and errors go (report: the firmware's error topic, kind "sensor"). */
 export interface TelemetryOwner {
   send(o: { [name: string]: Reading }): void;
-  fail(sensor: string, why: string): void;
+  report(kind: string, sensor: string, why: string): void;
 }
 
 // __FOREVER__ (device builds, build/config.mjs): main.ts drops what start() returns, so nothing can stop
@@ -134,7 +134,7 @@ Telemetry.prototype = {
     if (typeof x == "number") x = isFinite(x) ? Math.round(x * r) / r : null;
     if (x == null) e = e || "no reading";
     t.v[j] = x;
-    if (e && t.e[j] != e) t.o.fail(s.name, e);
+    if (e && t.e[j] != e) t.o.report("sensor", s.name, e);
     t.e[j] = e || "";
     t.settle();
   },
@@ -166,5 +166,5 @@ if (typeof __FOREVER__ == "undefined" || !__FOREVER__) Telemetry.prototype.stop 
 
 /** A loop that sends to `send` and reports errors to `fail` (tests and tools). */
 export function telemetry(c: Config, b: Board, send: (o: { [name: string]: Reading }) => void, fail: (sensor: string, why: string) => void): Telemetry {
-  return new (Telemetry as any)({ send: send, fail: fail }, c, b);
+  return new (Telemetry as any)({ send: send, report: function (k: string, name: string, why: string) { fail(name, why); } }, c, b);
 }
