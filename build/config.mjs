@@ -309,7 +309,7 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     if (!caps.sleep) bad("sleep", `board ${board} has no deep sleep (esp8266, esp32 and espruino-linux have; use one of those or remove "sleep")`);
     else if (top.sleep < 10 || top.sleep > caps.sleep) bad("sleep", `must be 10..${caps.sleep} seconds on board ${board}` + (board === "esp8266" ? " (ESP8266.deepSleep takes at most 2^32 µs)" : board === "esp32" ? " (ESP32.deepSleep takes at most 2^31 µs)" : ""));
     if (top.awake_max != null && (awake < 2 || awake > 120)) bad("awake_max", "must be 2..120 seconds");
-    else if (top.sleep != null && awake >= top.sleep) bad("awake_max", `must be less than sleep (${top.sleep} s)`);
+    else if (top.sleep >= 10 && awake >= top.sleep) bad("awake_max", `must be less than sleep (${top.sleep} s)`);
     for (const k of ["interval", "poll"]) if (top[k] != null) bad(k, `is not used with sleep: a sleeping device reads every sensor and publishes once per wake (every ${top.sleep} s)`);
     if (top.restore === "retained" && (top.actuators || []).length) bad("restore", "\"retained\" cannot work with sleep: the outputs are driven at boot, before the network is up. Use \"storage\" (the default with sleep) or \"none\"");
     out.actuators.forEach((a, i) => {
