@@ -166,3 +166,55 @@ describe.skipIf(!hasMosquitto)("battery mode: the built esp8266 firmware, waking
     expect(wakes).toBeGreaterThanOrEqual(9);
   });
 });
+
+// On Linux the sleep is emulated: the firmware stops everything, and the board boots it again in place
+// after the sleep. Many cycles in one emulation (fake time): each wakes on schedule and publishes, and
+// nothing piles up (timers, sockets, listeners, memory).
+describe.skipIf(!hasMosquitto)("battery mode: the emulated sleep of the espruino-linux build", () => {
+  let broker: Mosquitto, dir: string, obs: MqttClient;
+  const id = "zl" + process.pid, tele: { at: number; o: any }[] = [];
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-sleep-"));
+    writeFileSync(join(dir, "device.json"), JSON.stringify({
+      id, broker: { host: "127.0.0.1", port: broker.port }, sleep: 60, awake_max: 5,
+      sensors: [{ name: "door", type: "digital", pin: "D4" }], actuators: [{ name: "led", type: "digital", pin: "D2" }],
+    }));
+    writeFileSync(join(dir, "secrets.json"), "{}");
+    obs = await connectAsync({ host: "127.0.0.1", port: broker.port });
+    await obs.subscribeAsync(`mcu/${id}/telemetry`, { qos: 1 });
+  });
+  afterAll(async () => {
+    await obs?.endAsync(true);
+    await broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("wakes every 60 s, publishes, sleeps; nothing piles up over 20 cycles", async () => {
+    const code = await bundle({ entry: "src/app/main.ts", out: join(dir, "linux.js"), alias: { board: join(ROOT, "boards/espruino-linux.ts") },
+      define: firmwareDefines("espruino-linux", { file: join(dir, "device.json") }) });
+    // settleMs: the clock jumps to the next timer (awake_max among them) only after 50 ms without a socket event
+    const emu = await createEspruino({ board: "espruino-linux", fakeTime: { settleMs: 50 } });
+    obs.on("message", (_t, p) => tele.push({ at: emu.now(), o: JSON.parse(p.toString()) }));
+    try {
+      emu.load(code);
+      const sleeps = () => emu.console.filter((l) => l.startsWith("sleep "));
+      let mem = 0;
+      for (let n = 1; n <= 20; n++) {
+        await emu.runUntil(() => sleeps().length >= n && tele.length >= n, 120000, "cycle " + n);
+        if (n == 5) { emu.gc(); mem = emu.memory().programBlocks; }
+      }
+      emu.gc();
+      expect(sleeps().every((l) => /^sleep 60000 ms, awake \d+ ms$/.test(l))).toBe(true);
+      // on schedule: one telemetry per period (sleep + the time awake)
+      for (let i = 1; i < tele.length; i++) expect(tele[i].at - tele[i - 1].at).toBeGreaterThanOrEqual(60000);
+      for (let i = 1; i < tele.length; i++) expect(tele[i].at - tele[i - 1].at).toBeLessThan(60000 + 5000);
+      expect(emu.openSockets()).toBeLessThanOrEqual(1);
+      const grew = emu.memory().programBlocks - mem;
+      console.log(`emulated sleep: ${grew} blocks more after 20 cycles than after 5`);
+      expect(grew).toBeLessThan(40);
+      expect(emu.uncaught).toEqual([]);
+      expect(emu.warnings).toEqual([]);
+    } finally { emu.dispose(); }
+  });
+});
