@@ -338,7 +338,7 @@ if (typeof __SLEEP__ == "undefined" || __SLEEP__) {
     b.store.set("s", n + "," + (+s[3] ? +s[1] + now - f.t0 + ms : 0) + "," + s[2] + "," + s[3]);
     if (f.tl) f.tl.stop();
     f.client.end();
-    b.log("sleep " + ms + " ms, awake " + (now - f.t0) + " ms" + (n ? ", failed " + n : ""));
+    b.log("sleep " + ms + " ms, awake " + Math.round(now - f.t0) + " ms" + (n ? ", failed " + n : ""));
     b.sleep!(ms, f.wk || (f.wk = wakeFn(f)));
   };
 }
