@@ -218,3 +218,32 @@ describe.skipIf(!hasMosquitto)("battery mode: the emulated sleep of the espruino
     } finally { emu.dispose(); }
   });
 });
+
+// The ESP32 bundle sleeps through ESP32.deepSleep (a global there; the ESP8266's is require("ESP8266")).
+describe.skipIf(!hasMosquitto)("battery mode: the esp32 build", () => {
+  let broker: Mosquitto, dir: string;
+  beforeAll(async () => { broker = await startMosquitto(); dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-sleep-")); });
+  afterAll(async () => { await broker?.stop(); if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+  it("wakes, publishes, deep-sleeps for `sleep` (µs as an int within ESP32.deepSleep's range)", async () => {
+    writeFileSync(join(dir, "device.json"), JSON.stringify({ id: "z32" + process.pid, wifi: { ssid: "w" }, broker: { host: "127.0.0.1", port: broker.port },
+      sleep: 2147, sensors: [{ name: "t", type: "temperature" }] }));
+    writeFileSync(join(dir, "secrets.json"), "{}");
+    const code = await bundle({ entry: "src/app/main.ts", out: join(dir, "esp32.js"), alias: { board: join(ROOT, "boards/esp32.ts") },
+      define: firmwareDefines("esp32", { file: join(dir, "device.json") }) });
+    const obs = await connectAsync({ host: "127.0.0.1", port: broker.port });
+    const tele: string[] = [];
+    obs.on("message", (_t, p) => tele.push(p.toString()));
+    await obs.subscribeAsync(`mcu/z32${process.pid}/telemetry`, { qos: 1 });
+    const emu = await createEspruino({ board: "esp32", wifi: { ssid: "w" }, temperature: 31 });
+    try {
+      emu.load(code);
+      await emu.runUntil(() => emu.halted, 30000, "deep sleep");
+      expect(emu.sleeps.map((s) => s.ms)).toEqual([2147000]);
+      expect(emu.warnings).toEqual([]); // 2,147,000,000 µs fits ESP32.deepSleep's int
+      expect(emu.uncaught).toEqual([]);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(JSON.parse(tele[0])).toMatchObject({ t: 31 });
+    } finally { emu.dispose(); await obs.endAsync(true); }
+  });
+});
