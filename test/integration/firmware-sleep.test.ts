@@ -247,3 +247,40 @@ describe.skipIf(!hasMosquitto)("battery mode: the esp32 build", () => {
     } finally { emu.dispose(); await obs.endAsync(true); }
   });
 });
+
+// The host board (tests, tools) emulates the sleep with its timers: the firmware from source, two wakes.
+describe.skipIf(!hasMosquitto)("battery mode: the host board's emulated sleep (firmware from source)", () => {
+  let broker: Mosquitto;
+  beforeAll(async () => { broker = await startMosquitto(); });
+  afterAll(async () => { await broker?.stop(); });
+
+  it("wakes, publishes, sleeps, wakes again after the sleep and publishes again", async () => {
+    const { board, hostCtl, hostPins } = await import("../../boards/host");
+    const { validateConfig } = await import("../../build/config.mjs");
+    const { start } = await import("../../src/app/firmware");
+    const id = "zh" + process.pid;
+    const c: any = validateConfig({ id, broker: { host: "127.0.0.1", port: broker.port }, sleep: 10, awake_max: 3,
+      sensors: [{ name: "level", type: "analog", pin: "A0" }] }, "host", {}, "9.9.9");
+    c.sleep = 400; // (ms: shorter than a config may say, to keep the test short)
+    const obs = await connectAsync({ host: "127.0.0.1", port: broker.port });
+    const tele: any[] = [], logs: string[] = [], log0 = hostCtl.log;
+    obs.on("message", (_t, p) => tele.push(JSON.parse(p.toString())));
+    await obs.subscribeAsync(`mcu/${id}/telemetry`, { qos: 1 });
+    hostCtl.log = (m) => { logs.push(m); };
+    hostCtl.sleeps.length = 0;
+    hostPins.analog.A0 = 0.25;
+    // the host board's sleep for the first two; the third ends the test (no wake follows)
+    const b = { ...board, sleep: (ms: number, wake: () => void) => { if (hostCtl.sleeps.length < 2) board.sleep!(ms, wake); else hostCtl.sleeps.push(ms); } };
+    try {
+      start(c, b);
+      for (let i = 0; i < 200 && hostCtl.sleeps.length < 3; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(hostCtl.sleeps).toEqual([400, 400, 400]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(tele.map((o) => o.level)).toEqual([0.25, 0.25, 0.25]);
+      expect(logs.filter((l) => l.startsWith("sleep ")).length).toBe(3);
+    } finally {
+      hostCtl.log = log0;
+      await obs.endAsync(true);
+    }
+  });
+});
