@@ -75,9 +75,10 @@ interface State extends Firmware {
   online(): void;
   next(): void;
   msg(t: string, p: string): void;
-  echo(a: Actuator, q?: number, cb?: any): void;
+  echo(a: Actuator, q?: number): void;
   report(kind: string, name: string, why: string, p?: string | null): void;
-  send(o: { [name: string]: Reading }, k?: number): void;
+  send(o: { [name: string]: Reading }): void;
+  dg(o: any): void;
   fail(sensor: string, why: string): void;
 }
 
@@ -158,7 +159,9 @@ function Fw(this: State, c: Config, b: Board) {
   f.client.on("error", f.fn);
   f.client.on("message", f.fn);
   f.client.on("connect", f.fn);
-  f.client.subscribe(f.base + "cmd/+", (typeof __SLEEP__ == "undefined" || __SLEEP__) && c.sleep ? { qos: 1 } : undefined);
+  // (a sleeper at QoS 1: the broker keeps its commands while it sleeps)
+  if ((typeof __SLEEP__ == "undefined" || __SLEEP__) && c.sleep) f.client.subscribe(f.base + "cmd/+", { qos: 1 });
+  else f.client.subscribe(f.base + "cmd/+");
   // a sleeper reads every sensor once, now, before the network
   if ((typeof __SLEEP__ == "undefined" || __SLEEP__) && c.sleep) f.tl = new (Telemetry as any)(f, c, b);
   b.net.start(c.wifi as any);
@@ -219,7 +222,7 @@ Fw.prototype = {
       // a sleeper: the state at QoS 1 (it sleeps once acknowledged), and kept in Storage at once
       if ((typeof __SLEEP__ == "undefined" || __SLEEP__) && f.c.sleep) {
         f.pw();
-        f.echo(a!, 1, f.zf);
+        f.client.publish(f.base + "state/" + n, v ? "ON" : "OFF", { qos: 1, retain: true }, f.zf); // (no PWM on a sleeper)
         return b.store.set("a." + n, "" + v);
       }
       f.echo(a!);
@@ -232,9 +235,9 @@ Fw.prototype = {
 
   // state/<name>, retained: ON/OFF, or the number; at QoS 1 (`q`) in the announce, whose next step
   // follows the acknowledgement
-  echo: function (a: Actuator, q?: number, cb?: any) {
+  echo: function (a: Actuator, q?: number) {
     var f = this;
-    f.client.publish(f.base + "state/" + a.c.name, a.c.type == "pwm" ? "" + a.v : a.v ? "ON" : "OFF", { qos: q, retain: true }, q ? cb || f.fn : undefined);
+    f.client.publish(f.base + "state/" + a.c.name, a.c.type == "pwm" ? "" + a.v : a.v ? "ON" : "OFF", { qos: q, retain: true }, q ? f.fn : undefined);
   },
 
   // error topic: what was rejected and why (with the payload, cut short, for a command; null: not UTF-8)
@@ -248,16 +251,15 @@ Fw.prototype = {
 
   // the sensor loop's readings, with the diagnostics: uptime s, free memory bytes, RSSI dBm (null while
   // unknown: Home Assistant shows "unknown"), reconnects since boot
-  // (a sleeper: the reading waits for go(), which calls send(o, 1) for the diagnostics only; its
-  // uptime is the seconds awake in this wake, to 10 ms)
-  send: function (o: any, k?: number) {
-    var f = this, d = f.b.diag, z = (typeof __SLEEP__ == "undefined" || __SLEEP__) && f.c.sleep;
-    if (z && !k) { f.pd = o; f.pt = f.b.clock.now(); return f.go(); }
-    o.uptime = z ? Math.round((f.b.clock.now() - f.t0) / 10) / 100 : Math.round(d.uptime());
+  // (a sleeper: the reading waits for go())
+  send: function (o: any) {
+    var f = this, d = f.b.diag;
+    if ((typeof __SLEEP__ == "undefined" || __SLEEP__) && f.c.sleep) { f.pd = o; f.pt = f.b.clock.now(); return f.go(); }
+    o.uptime = Math.round(d.uptime());
     o.mem = d.mem();
     o.rssi = d.rssi ? d.rssi() : null;
     o.reconnects = f.n > 1 ? f.n - 1 : 0;
-    if (!z) f.client.publish(f.base + "telemetry", JSON.stringify(o));
+    f.client.publish(f.base + "telemetry", JSON.stringify(o));
   },
 
   fail: function (name: string, why: string) { this.report("sensor", name, why); },
@@ -293,7 +295,7 @@ if (typeof __SLEEP__ == "undefined" || __SLEEP__) {
       delete o.t;
       f.sr = 1;
     } else if ((o = f.pd)) {
-      f.send(o, 1);
+      f.dg(o);
       f.pf = o;
       f.pd = 0;
     } else {
@@ -302,6 +304,15 @@ if (typeof __SLEEP__ == "undefined" || __SLEEP__) {
     }
     f.pw();
     f.client.publish(f.base + "telemetry", JSON.stringify(o), { qos: 1 }, f.zf);
+  };
+
+  // a sleeper's diagnostics (as send() adds them; its uptime: the seconds awake in this wake, to 10 ms)
+  Fw.prototype.dg = function (this: State, o: any) {
+    var f = this, d = f.b.diag;
+    o.uptime = Math.round((f.b.clock.now() - f.t0) / 10) / 100;
+    o.mem = d.mem();
+    o.rssi = d.rssi ? d.rssi() : null;
+    o.reconnects = f.n > 1 ? f.n - 1 : 0;
   };
 
   // a publication that waits for its PUBACK: the window closes until it is acknowledged
@@ -316,7 +327,7 @@ if (typeof __SLEEP__ == "undefined" || __SLEEP__) {
   Fw.prototype.keep = function (this: State, o: any) {
     var f = this, s = f.ss, k = typeof __KEEP__ == "undefined" ? 16 : __KEEP__;
     if (!o) return;
-    if (o.uptime === undefined) f.send(o, 1);
+    if (o.uptime === undefined) f.dg(o);
     o.t = +s[1] + f.pt - f.t0;
     f.b.store.set("r" + (+s[2] + +s[3]) % k, JSON.stringify(o));
     if (+s[3] < k) s[3]++; else s[2] = (+s[2] + 1) % k;
