@@ -288,9 +288,12 @@ if (typeof __SLEEP__ == "undefined" || __SLEEP__) {
     if (!f.client.connected || f.an >= 0 || f.pk || f.st) return;
     if (f.sr) { f.sr = 0; s[2] = (+s[2] + 1) % k; s[3]--; } // a kept reading acknowledged
     if (f.pf) { f.pf = 0; f.ok = 1; } // this wake's telemetry acknowledged
-    for (; +s[3] > 0 && !o; ) if (!(o = b.store.get("r" + s[2]))) { s[2] = (+s[2] + 1) % k; s[3]--; }
+    // (a kept reading that is missing or does not parse is skipped: it must not fail every wake)
+    for (; +s[3] > 0 && !o; ) {
+      try { o = JSON.parse(b.store.get("r" + s[2]) || "0"); } catch (e) { o = 0; }
+      if (!o) { s[2] = (+s[2] + 1) % k; s[3]--; }
+    }
     if (o) {
-      o = JSON.parse(o);
       o.age = Math.round((+s[1] + b.clock.now() - f.t0 - o.t) / 1000);
       delete o.t;
       f.sr = 1;
@@ -342,11 +345,14 @@ if (typeof __SLEEP__ == "undefined" || __SLEEP__) {
     f.st = 1;
     if (f.wt) k.clearTimer(f.wt);
     k.clearTimer(f.hz);
-    f.keep(f.pf);
-    f.keep(f.pd);
     if (n) ms = Math.min(ms * (1 << Math.min(n - 1, 4)), typeof __SLEEPMAX__ == "undefined" ? 86400000 : __SLEEPMAX__);
-    // the device clock at the next boot (the kept readings' age counts on it)
-    b.store.set("s", n + "," + (+s[3] ? +s[1] + now - f.t0 + ms : 0) + "," + s[2] + "," + s[3]);
+    // (Storage full or failing must not keep it awake: it sleeps whatever happens)
+    try {
+      f.keep(f.pf);
+      f.keep(f.pd);
+      // the device clock at the next boot (the kept readings' age counts on it)
+      b.store.set("s", n + "," + (+s[3] ? +s[1] + now - f.t0 + ms : 0) + "," + s[2] + "," + s[3]);
+    } catch (e) { b.log("sleep: Storage: " + ((e as any).message || e)); }
     if (f.tl) f.tl.stop();
     f.client.end();
     b.log("sleep " + ms + " ms, awake " + Math.round(now - f.t0) + " ms" + (n ? ", failed " + n : ""));

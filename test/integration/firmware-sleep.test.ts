@@ -160,6 +160,16 @@ describe.skipIf(!hasMosquitto)("battery mode: the built esp8266 firmware, waking
     expect(during(w2.wake, T + "telemetry").map((m) => JSON.parse(m.text).light)).toEqual([51, 52]);
   });
 
+  it("a kept reading that does not parse (a flash fault) is skipped, not retried at every wake", async () => {
+    flash.set("mq.r5", JSON.stringify("{not json"));
+    flash.set("mq.s", JSON.stringify("1,1000,5,1"));
+    const w = await wake(60);
+    await settle();
+    expect(w.line).not.toMatch(/failed/);
+    expect(during(w.wake, T + "telemetry").map((m) => JSON.parse(m.text).light)).toEqual([60]);
+    expect(JSON.parse(flash.get("mq.s")!)).toBe("0,0,6,0");
+  });
+
   it("no will, no status: Home Assistant never sees the device go offline between wakes", async () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(got.filter((m) => m.topic == T + "status")).toEqual([]);
