@@ -9,6 +9,8 @@
 //   quickjs allocations per message and memory of the bundle in QuickJS        (bench/quickjs.ts)
 //   espruino the core and the firmware in the real Espruino, when MQTT_MCU_ESPRUINO[_1600] name one:
 //           blocks and round trips/s, ours vs Espruino's MQTT module            (bench/espruino.ts)
+//   sleep   battery mode: time awake per wake (emulation; the real Espruino when named) and an energy
+//           estimate per day for an ESP8266 at a 5-minute period                 (bench/sleep.ts)
 // Writes bench/results.json, prints the tables; --doc also rewrites the tables in docs/performance.md
 // and README.md.
 // Never part of `npm test`: nothing here asserts a time.
@@ -20,8 +22,8 @@ import { cpus, loadavg, totalmem, platform, release } from "node:os";
 import { join } from "node:path";
 import { ROOT, DIST, BUDGETS, buildAll, boardNames, bundle, sizeRow } from "../build/build.mjs";
 
-const PARTS = ["sizes", "codec", "e2e", "quickjs", "espruino"];
-const RUN = ["codec", "e2e", "quickjs", "espruino"];
+const PARTS = ["sizes", "codec", "e2e", "quickjs", "espruino", "sleep"];
+const RUN = ["codec", "e2e", "quickjs", "espruino", "sleep"];
 const CACHE = join(ROOT, "node_modules/.cache/mqtt-mcu-bench");
 
 function parseArgs(argv) {
@@ -160,7 +162,31 @@ function tables(r) {
     }
   }
   if (r.espruino) espruinoTables(r.espruino, L);
+  if (r.sleep) sleepTables(r.sleep, L);
   return L.join("\n");
+}
+
+// Battery mode: awake time per wake and the energy estimate (issue 16).
+function sleepTables(s, L) {
+  const e = s.energy, a = e.assumptions, f = (x, d = 0) => x == null || isNaN(x) ? "-" : x.toFixed(d);
+  L.push("#### Battery mode: time awake per wake", "",
+    `A sleeper (the firmware bench's config with \`"sleep": ${s.sleepS}\`) against a local Mosquitto, from boot to the sleep call: ` +
+    "reading, connect (persistent session), telemetry at QoS 1 until its PUBACK, the 200 ms command window, DISCONNECT. WiFi association is " +
+    "left aside (instant in the emulation; the Linux build has none). The first wake of a build also announces (Home Assistant discovery).", "",
+    "| where | wakes | first wake (announce) ms | awake ms, median | max | |", "|---|---:|---:|---:|---:|---|");
+  const m = s.emulation;
+  if (m) L.push(`| emulation, esp8266 bundle (${n0(m.bytes)} B) | ${m.wakes} | ${f(m.first)} | ${f(m.median)} | ${f(m.max)} | ${m.failed ? `**${m.failed} failed**` : ""} |`);
+  const r = s.real;
+  if (r) L.push(`| real Espruino ${r.version} (growable), espruino-linux bundle, from Storage | ${r.wakes} | ${f(r.first)} | ${f(r.median)} | ${f(r.max)} | ${r.problems && r.problems.length ? "problems: " + r.problems.join("; ") : ""} |`);
+  if (r && r.blocks1600 != null) L.push("", `On the 1,600-variable build (an ESP8266's store) the sleeper had ${r.blocks1600} blocks in use at its telemetry (awake ${f(r.awake1600)} ms there).`);
+  if (s.missing.length) L.push("", "Not measured here, missing: " + s.missing.join("; ") + ".");
+  const ours = e.oursMs;
+  L.push("", "Goal <= 1 s of our own work per wake (WiFi association aside): " + (ours <= 1000 ? "met" : "**NOT met**") + ` (${f(ours)} ms, ${e.from}, including the 200 ms window).`, "",
+    `Energy per day, **an estimate**, for a typical ESP8266 module waking every ${a.periodS} s: ${f(a.awakeMA)} mA awake for ${f(a.wifiS, 1)} s of WiFi association + ${f(a.bootS, 1)} s of boot (assumed) + ${f(ours)} ms of ours (measured above), ` +
+    `${f(a.sleepUA)} µA in deep sleep. Sources: ${a.sources}.`, "",
+    "| wakes / day | awake / wake | mAh / day awake | mAh / day asleep | mAh / day | our share of the awake time | days on 2,000 mAh |", "|---:|---:|---:|---:|---:|---:|---:|",
+    `| ${n0(e.wakesPerDay)} | ${f(e.awakeS, 2)} s | ${f(e.mAhAwake, 2)} | ${f(e.mAhSleep, 2)} | **${f(e.mAhPerDay, 2)}** | ${f(100 * e.ourShare)} % | ${f(e.days2000mAh)} |`,
+    "", "Development boards (NodeMCU, Wemos D1 mini) draw far more than the bare module asleep (their regulator and USB-serial chip: often 0.1-1 mA): there the sleep column dominates. Battery self-discharge and regulator losses are not counted.", "");
 }
 
 // The real interpreter's figures: blocks (12 bytes each on the 1,600-variable build, as an ESP8266).

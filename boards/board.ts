@@ -61,5 +61,9 @@ export interface Board {
   /** 1-Wire bus on a pin (Espruino's OneWire), where available */
   onewire?(pin: Pin): any;
   reboot(): void;
+  /** battery mode: sleep `ms`, then boot again. ESP boards deep sleep (the chip resets at the wake and
+   *  the saved program starts from scratch: `wake` is never called); Linux and the host emulate it (the
+   *  firmware has stopped everything; `wake` is called after `ms`). Absent: no deep sleep. */
+  sleep?(ms: number, wake: () => void): void;
   log(msg: string): void;
 }

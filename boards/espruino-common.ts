@@ -31,7 +31,7 @@ declare var console: { log(m: any): void };
 // Build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there). A custom
 // sensor driver (__CUSTOM__) may use any board part, so it keeps them all.
 declare const __STORE__: boolean, __TEMPERATURE__: boolean, __DS18B20__: boolean, __CUSTOM__: boolean, __FOREVER__: boolean,
-  __PULL__: boolean, __PWM__: boolean, __TLS__: boolean;
+  __PULL__: boolean, __PWM__: boolean, __TLS__: boolean, __SLEEP__: boolean;
 
 var t0 = getTime();
 
@@ -50,7 +50,7 @@ if (typeof __PULL__ == "undefined" || __PULL__ || __CUSTOM__) pins.mode = functi
 if (typeof __PWM__ == "undefined" || __PWM__ || __CUSTOM__) pins.pwm = function (p, d, f) { analogWrite(p as any, d, f ? { freq: f } : {}); };
 // clearWatch() with no id clears every watch: never pass it an empty handle. (Device builds never
 // unwatch.)
-if (typeof __FOREVER__ == "undefined" || !__FOREVER__) pins.unwatch = function (h) { if (h) clearWatch(h); };
+if (typeof __FOREVER__ == "undefined" || !__FOREVER__ || __SLEEP__) pins.unwatch = function (h) { if (h) clearWatch(h); };
 
 // ---- the network of Linux boards: the OS owns the link, so it is always up; start() says "up" once ----
 var upFns: Array<() => void> = [];
@@ -131,8 +131,12 @@ function onewire(p: any) { return new OneWire(p); }
 var TLS_DEFRAG = { connect: function (o: any, cb: any) { if (E.defrag) E.defrag(); return __REQUIRE__("tls").connect(o, cb); } };
 function tls(o: any) { return socketTransport(TLS_DEFRAG, o); }
 
-/** The parts that differ between Espruino boards: the network, the id, the RSSI (none: not known). */
-export interface Link { net: Network; id(): string; rssi?(): number | null }
+/** The parts that differ between Espruino boards: the network, the id, the RSSI (none: not known), the
+ *  deep sleep (Board.sleep). */
+export interface Link { net: Network; id(): string; rssi?(): number | null; sleep?(ms: number, wake: () => void): void }
+
+// Battery mode on Linux: an emulated deep sleep (the firmware stopped everything; it boots again after ms)
+export function linuxSleep(ms: number, wake: () => void) { setTimeout(wake, ms); }
 
 /** An Espruino board. `withTls` adds TLS sockets from require("tls") (ESP32, Linux builds) when the
  *  config uses TLS. (It runs once: the board object is made at load.) */
@@ -152,5 +156,6 @@ export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
   if (typeof __TEMPERATURE__ == "undefined" || __TEMPERATURE__ || __CUSTOM__) b.temperature = temperature;
   if (typeof __DS18B20__ == "undefined" || __DS18B20__ || __CUSTOM__) b.onewire = onewire;
   if (withTls && (typeof __TLS__ == "undefined" || __TLS__)) b.tls = tls;
+  if (typeof __SLEEP__ == "undefined" || __SLEEP__) b.sleep = w.sleep;
   return b;
 }

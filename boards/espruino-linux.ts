@@ -3,7 +3,7 @@
 // getSerial() give the same values in every Espruino process on Linux, so the made id mixes in the
 // clock's microseconds too.
 import type { Board } from "./board";
-import { alwaysUp, espruinoBoard } from "./espruino-common";
+import { alwaysUp, espruinoBoard, linuxSleep, type Link } from "./espruino-common";
 import { sysMac } from "./sysmac";
 
 declare var getTime: () => number;
@@ -20,4 +20,8 @@ function linuxId(): string {
   }
   return id;
 }
-export const board: Board = espruinoBoard("espruino-linux", { net: alwaysUp, id: linuxId }, true);
+declare const __SLEEP__: boolean;
+var link: Link = { net: alwaysUp, id: linuxId };
+// battery mode: an emulated sleep (Linux has no deep sleep of its own)
+if (typeof __SLEEP__ == "undefined" || __SLEEP__) link.sleep = linuxSleep;
+export const board: Board = espruinoBoard("espruino-linux", link, true);

@@ -110,6 +110,10 @@ export const hostCtl = {
   /** reboot() counts here and calls onReboot (the simulator restarts the firmware there) */
   reboots: 0,
   onReboot: null as (() => void) | null,
+  /** battery mode: each sleep's ms; onSleep(ms) is called at each (the emulated sleep then wakes the
+   *  firmware after ms) */
+  sleeps: [] as number[],
+  onSleep: null as ((ms: number) => void) | null,
   /** where board.log goes; default console.log */
   log: function (m: string) { console.log(m); },
 };
@@ -184,4 +188,10 @@ export const board: Board = {
     if (hostCtl.onReboot) hostCtl.onReboot();
   },
   log: function (m) { hostCtl.log(m); },
+  // an emulated deep sleep: the firmware has stopped everything; it boots again after ms
+  sleep: function (ms, wake) {
+    hostCtl.sleeps.push(ms);
+    if (hostCtl.onSleep) hostCtl.onSleep(ms);
+    timers.setTimer(wake, ms);
+  },
 };

@@ -12,7 +12,9 @@ export declare class ConfigError extends Error {
 /** the board's entry of boards/pins.json, or null */
 export declare function boardPins(board: string): any;
 /** device.json (+ secrets.json) object -> the firmware's Config; throws ConfigError naming every bad key */
-export declare function validateConfig(cfg: any, board?: string, secrets?: any, version?: string): Config & { ha: any; wifi: any; broker: any };
+export declare function validateConfig(cfg: any, board?: string, secrets?: any, version?: string): Config & { ha: any; wifi: any; broker: any; readonly warnings: string[] };
+/** battery mode: readings kept in Storage while the broker cannot be reached */
+export declare const SLEEP_KEEP: number;
 /** read, merge and validate the files (defaults: examples/device.json, a secrets.json beside it) */
 export declare function loadConfig(board: string, opts?: { file?: string | null; secrets?: string | null }): Config & { ha: any; wifi: any; broker: any };
 /** esbuild define values for a board bundle */

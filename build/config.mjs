@@ -3,7 +3,7 @@
 // into the bundle as __CONFIG__ (src/app/config.ts describes it). Every mistake fails the build with a
 // message naming the key: unknown keys, missing required fields, wrong types, pins the board does not
 // have, duplicate names, features the board lacks. Secret values never appear in a message.
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,12 +17,17 @@ export const EXAMPLE_SECRETS = join(ROOT, "examples/secrets.example.json");
  *  material is compiled in as DER bytes (a binary string), not PEM: Espruino's mbedtls is built without
  *  a PEM parser and refuses PEM ("mbedtls_x509_crt_parse of 'ca': Invalid format"). */
 const BOARDS = {
-  esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true },
-  esp32: { wifi: true, tls: true, der: true, temperature: true, onewire: true, dht: true },
-  "espruino-linux": { tls: true, der: true, temperature: false, onewire: true, dht: true },
+  esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true, sleep: 4294 },
+  esp32: { wifi: true, tls: true, der: true, temperature: true, onewire: true, dht: true, sleep: 2147 },
+  "espruino-linux": { tls: true, der: true, temperature: false, onewire: true, dht: true, sleep: 86400 },
   iotjs: { tls: false, temperature: false, onewire: false, dht: false },
-  host: { tls: true, temperature: true, onewire: false, dht: false },
+  host: { tls: true, temperature: true, onewire: false, dht: false, sleep: 86400 },
 };
+/** `sleep` above: the longest deep sleep in seconds (esp8266: ESP8266.deepSleep takes a uint32 of
+ *  microseconds, 71 min; esp32: ESP32.deepSleep takes an int, 35 min; Linux and host: an emulated sleep).
+ *  A board without it has no deep sleep: a config with "sleep" fails its build. */
+/** battery mode: readings kept in Storage while the broker cannot be reached (one small file each) */
+export const SLEEP_KEEP = 16;
 
 /**
  * Built-in sensor types: the keys each one takes besides the common ones, what it needs from the board,
@@ -43,7 +48,7 @@ const ACTUATOR_KEYS = {
   pwm: { name: "name", type: "string", pin: "pin", label: "string", icon: "string", invert: "boolean", init: "number", max: [1, 100], freq: "number", component: ["light", "number"] },
 };
 const TOP = { id: "id", name: "string", wifi: "object", broker: "object", base: "topic", interval: "number", poll: "number",
-  restore: ["retained", "storage", "none"], homeassistant: "ha", sensors: "array", actuators: "array" };
+  restore: ["retained", "storage", "none"], homeassistant: "ha", sensors: "array", actuators: "array", sleep: "number", awake_max: "number" };
 const BROKER = { host: "string", port: "integer", tls: "boolean", websocket: "string", username: "string", keepalive: "integer", queue: "object" };
 const SECRETS = { wifi: { password: 1 }, broker: { password: 1, ca: 1, cert: 1, key: 1 } };
 /** a pin of null for the board being built: the sensor/actuator is left out of that build */
@@ -82,7 +87,7 @@ function titled(name) { return name.charAt(0).toUpperCase() + name.slice(1).repl
  * runs with (src/app/config.ts); throws a ConfigError listing every problem, each naming its key.
  */
 export function validateConfig(cfg, board = "host", secrets = {}, version = "0") {
-  const errs = [], warns = [], caps = BOARDS[board] || { wifi: true, tls: true, temperature: true, onewire: true, dht: true };
+  const errs = [], warns = [], caps = BOARDS[board] || { wifi: true, tls: true, temperature: true, onewire: true, dht: true, sleep: 86400 };
   const pins = boardPins(board), names = {}, usedPins = {};
   const bad = (key, msg) => { errs.push(key + ": " + msg); };
   const isObj = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -298,8 +303,27 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     o._ha = [comp, ha];
   });
 
-  // timing: seconds in the file, ms in the firmware
-  const interval = top.interval != null ? top.interval : 60;
+  // battery mode: wake, publish, sleep (README "Battery mode")
+  if (top.sleep != null) {
+    const awake = top.awake_max != null ? top.awake_max : 10;
+    if (!caps.sleep) bad("sleep", `board ${board} has no deep sleep (esp8266, esp32 and espruino-linux have; use one of those or remove "sleep")`);
+    else if (top.sleep < 10 || top.sleep > caps.sleep) bad("sleep", `must be 10..${caps.sleep} seconds on board ${board}` + (board === "esp8266" ? " (ESP8266.deepSleep takes at most 2^32 µs)" : board === "esp32" ? " (ESP32.deepSleep takes at most 2^31 µs)" : ""));
+    if (top.awake_max != null && (awake < 2 || awake > 120)) bad("awake_max", "must be 2..120 seconds");
+    else if (top.sleep >= 10 && awake >= top.sleep) bad("awake_max", `must be less than sleep (${top.sleep} s)`);
+    for (const k of ["interval", "poll"]) if (top[k] != null) bad(k, `is not used with sleep: a sleeping device reads every sensor and publishes once per wake (every ${top.sleep} s)`);
+    if (top.restore === "retained" && (top.actuators || []).length) bad("restore", "\"retained\" cannot work with sleep: the outputs are driven at boot, before the network is up. Use \"storage\" (the default with sleep) or \"none\"");
+    out.actuators.forEach((a, i) => {
+      if (a.type === "pwm") bad(`actuators[${i}].type`, `pwm cannot work with sleep: PWM stops while the chip is in deep sleep (use a digital output, or remove "sleep")`);
+    });
+    if (out.actuators.some((a) => a.type !== "pwm")) warns.push(`sleep: digital outputs are not driven during deep sleep (${board === "esp32" ? "ESP32 pads are released: the pin floats" : board === "esp8266" ? "ESP8266 pins are not held: the level is not guaranteed" : "emulated: the pin keeps its level"}); a relay then follows its driver's pull resistor until the next wake drives the stored state again. See README "Battery mode".`);
+    if (board === "esp8266") warns.push("sleep: wire GPIO16 (NodeMCU/Wemos D0) to RST, or the ESP8266 never wakes from deep sleep");
+    out.sleep = Math.round(top.sleep * 1000);
+    out.awake = Math.round(awake * 1000);
+    if (top.restore == null) out.restore = "storage";
+  } else if (top.awake_max != null) bad("awake_max", "needs \"sleep\" (it limits the time awake in battery mode)");
+
+  // timing: seconds in the file, ms in the firmware (a sleeper: one reading per wake)
+  const interval = top.sleep != null ? top.sleep : top.interval != null ? top.interval : 60;
   if (interval < 1) bad("interval", "must be at least 1 second");
   if (top.poll != null && (top.poll < 0.1 || top.poll > interval)) bad("poll", `must be 0.1..interval (${interval}) seconds`);
   out.interval = Math.round(interval * 1000);
@@ -314,7 +338,15 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     for (const x of out.sensors.concat(out.actuators)) entities.push([x._ha[0], x.name, clean(x._ha[1])]);
     if (o.diagnostics !== false) {
       entities.push(["sensor", "rssi", { name: "RSSI", unit_of_meas: "dBm", dev_cla: "signal_strength", stat_cla: "measurement", ent_cat: "diagnostic" }]);
-      entities.push(["sensor", "uptime", { name: "Uptime", unit_of_meas: "s", dev_cla: "duration", stat_cla: "total_increasing", ent_cat: "diagnostic" }]);
+      // a sleeper's uptime is the time awake in this wake (it starts from 0 at each)
+      entities.push(["sensor", "uptime", out.sleep ? { name: "Awake", unit_of_meas: "s", dev_cla: "duration", stat_cla: "measurement", ent_cat: "diagnostic" }
+        : { name: "Uptime", unit_of_meas: "s", dev_cla: "duration", stat_cla: "total_increasing", ent_cat: "diagnostic" }]);
+    }
+    // a sleeper has no availability topic (asleep is not broken): its sensors expire after two missed
+    // wakes instead, and its commands go at QoS 1, queued by the broker while it sleeps
+    if (out.sleep) for (const e of entities) {
+      if (e[0].indexOf("sensor") >= 0) e[2].exp_aft = Math.ceil((3 * out.sleep + out.awake) / 1000);
+      else e[2].qos = 1;
     }
     out.ha = { prefix: o.prefix || "homeassistant", entities };
   }
@@ -385,6 +417,10 @@ export function firmwareDefines(board, opts = {}) {
     // board parts only some configs use
     __PULL__: c.sensors.some((s) => s.pull),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
-    __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage",
+    __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage" || !!c.sleep,
+    // battery mode (left out without "sleep"): the board's longest sleep (ms), how many readings are kept
+    // while offline, and a tag of this build's config: the discovery is announced again when it changes
+    __SLEEP__: !!c.sleep, __SLEEPMAX__: c.sleep ? (BOARDS[board] || { sleep: 86400 }).sleep * 1000 : 0, __KEEP__: SLEEP_KEEP,
+    __TAG__: c.sleep ? createHash("sha1").update(JSON.stringify([c.ha, c.base, c.id, c.name, c.sw, c.sensors, c.actuators, board])).digest("hex").substr(0, 8) : "",
   };
 }

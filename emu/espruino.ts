@@ -83,6 +83,9 @@
 //   getStats/compact over emu.storage (a Map of binary strings; pass `storage` to start with files, or the
 //   old emulation's map to "reboot"). Names longer than 28 chars throw. require("fs") on espruino-linux:
 //   readdirSync/readFileSync/writeFileSync/existsSync over option `files` (default: /sys/class/net/{lo,eth0}).
+// Deep sleep (esp8266: require("ESP8266").deepSleep(us), esp32: ESP32.deepSleep(us)): recorded in
+//   emu.sleeps and the emulation halts as for a reboot (see onSleep); the host plays the RTC and boots a
+//   new emulation with the same `storage` (and fakeTime start) to wake it.
 // E: toString, toUint8Array, toArrayBuffer, getSizeOf (approximate blocks), reboot (recorded; the
 //   emulation halts: timers, watches, sockets stop; see onReboot), getTemperature (emu.temperature), hwRand,
 //   getErrorFlags, enableWatchdog/kickWatchdog (recorded), on("init"). Globals: getTime() (seconds, float),
@@ -149,6 +152,8 @@ export interface EspruinoOptions {
   gcOnProcessMemory?: boolean;
   /** called after E.reboot() halted the emulation */
   onReboot?: (emu: Espruino) => void;
+  /** called after ESP8266.deepSleep / ESP32.deepSleep halted the emulation, with the sleep in ms */
+  onSleep?: (emu: Espruino, ms: number) => void;
 }
 
 export interface PinState {
@@ -746,9 +751,21 @@ function wifiEvent(name, json) { Wifi.emit(name, JSON.parse(json)); }
 function wifiCb(id, err) { var f = take(id); if (f) f(err === "" ? null : err); }
 if (board == "esp8266") {
   G.NodeMCU = { A0: pinObjs.A0, D0: pinObjs.D16, D1: pinObjs.D5, D2: pinObjs.D4, D3: pinObjs.D0, D4: pinObjs.D2, D5: pinObjs.D14, D6: pinObjs.D12, D7: pinObjs.D13, D8: pinObjs.D15, D9: pinObjs.D3, D10: pinObjs.D1 };
-  G.ESP8266 = { getState: function () { return { sdkVersion: "2.2.1", cpuFrequency: 160, freeHeap: 20000, maxCon: 10, flashMap: "4MB:1024/1024" }; }, getFreeFlash: function () { return []; } };
+  G.ESP8266 = { getState: function () { return { sdkVersion: "2.2.1", cpuFrequency: 160, freeHeap: 20000, maxCon: 10, flashMap: "4MB:1024/1024" }; }, getFreeFlash: function () { return []; },
+    deepSleep: function (us) { deepSleep(us, 4294967295); } };
+  builtin.ESP8266 = function () { return G.ESP8266; };
 }
-if (board == "esp32") G.ESP32 = { getState: function () { return { sdkVersion: "v4.4", freeHeap: 100000, BLE: false, Wifi: true, minHeap: 90000 }; }, setBLE_Debug: function () {}, enableBLE: function () {}, enableWifi: function () {} };
+if (board == "esp32") G.ESP32 = { getState: function () { return { sdkVersion: "v4.4", freeHeap: 100000, BLE: false, Wifi: true, minHeap: 90000 }; }, setBLE_Debug: function () {}, enableBLE: function () {}, enableWifi: function () {},
+  deepSleep: function (us) { deepSleep(us, 2147483647); } };
+// deep sleep: the chip is off until its RTC resets it (a boot from scratch); here the emulation halts and
+// the host boots a new one (option onSleep). The argument is an integer of microseconds: past what the
+// port takes (ESP8266 uint32, ESP32 int) it would wrap, which is recorded as a warning.
+function deepSleep(us, max) {
+  us = +us;
+  if (!(us >= 0) || us > max || us != Math.floor(us)) H.warn("deepSleep(" + us + "): not an integer 0.." + max + " of microseconds");
+  H.sleep(us);
+  throw REBOOT;
+}
 
 // ---- Espruino's missing built-ins and prototype traps ----
 if (H.strict) {
@@ -948,6 +965,8 @@ export interface Espruino {
   readonly warnings: string[];
   /** E.reboot() calls (emulated times, ms) */
   readonly reboots: number[];
+  /** ESP8266.deepSleep / ESP32.deepSleep calls: when (emulated ms) and for how long (ms) */
+  readonly sleeps: { at: number; ms: number }[];
   readonly stats: EmuStats;
   /** set to an array to have the size of every delivered data event appended (allocation benchmarks) */
   dataSizes: number[] | null;
@@ -997,6 +1016,7 @@ class EspruinoEmu implements Espruino {
   readonly uncaught: string[] = [];
   readonly warnings: string[] = [];
   readonly reboots: number[] = [];
+  readonly sleeps: { at: number; ms: number }[] = [];
   readonly stats: EmuStats = { vmCalls: 0, timersFired: 0, watchesFired: 0, connects: 0, refused: 0, dataEvents: 0, dataBytes: 0, writes: 0, writeBytes: 0 };
   dataSizes: number[] | null = null;
   temperature: number;
@@ -1130,6 +1150,7 @@ class EspruinoEmu implements Espruino {
     });
     fn("wifi", (op, arg) => vm.newString(this.wifiOp(str(op), str(arg))));
     fn("reboot", () => { this.reboot(); });
+    fn("sleep", (us) => { this.deepSleep(num(us) / 1000); });
     fn("temp", () => vm.newNumber(this.temperature));
 
     vm.setProp(vm.global, "__espruinoHost", H);
@@ -1628,6 +1649,12 @@ class EspruinoEmu implements Espruino {
     this.print("[emu] E.reboot(): the emulation halts");
     this.halt();
     if (this.o.onReboot) queueMicrotask(() => this.o.onReboot!(this));
+  }
+  private deepSleep(ms: number) {
+    this.sleeps.push({ at: this.now(), ms });
+    this.print(`[emu] deep sleep ${ms} ms: the emulation halts`);
+    this.halt();
+    if (this.o.onSleep) queueMicrotask(() => this.o.onSleep!(this, ms));
   }
   private halt() {
     this.halted = true;

@@ -12,6 +12,9 @@ export interface BoardSnapshot {
   /** sensor -> what the firmware reads now (with the drift), in the sensor's unit; buttons 0/1 */
   inputs: Record<string, number>;
   diag: { board: string; uptime: number; heapUsed: number; heapTotal: number; sockets: number; rssi: number | null; uncaught: number; rebooted: number };
+  /** battery mode: "awake" or "asleep" (a board without "sleep" is always awake); while asleep, the ms
+   *  left until it wakes; wakes so far (the first boot is not a wake) */
+  power: { state: "awake" | "asleep"; wakesInMs: number | null; wakes: number };
 }
 
 export interface SimBoardOptions {
@@ -43,6 +46,10 @@ export class SimBoard {
   private drift: ReturnType<typeof setInterval> | null = null;
   private t0 = 0;
   private reboots = 0;
+  /** battery mode: when the sleeping board wakes (Date.now() ms; 0: awake), its timer, wakes so far */
+  private wakeAt = 0;
+  private wakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private wakes = 0;
 
   constructor(o: SimBoardOptions) {
     this.o = o;
@@ -65,6 +72,15 @@ export class SimBoard {
       storage,
       console: (l) => this.o.log?.(l),
       onReboot: () => { this.reboots++; this.o.log?.("E.reboot(): restarting the firmware"); setImmediate(() => this.restart()); },
+      // battery mode: the chip is off for `ms` (the emulation halted), then its RTC resets it: a new boot
+      // with the same flash, on schedule
+      onSleep: (_e, ms) => {
+        if (this.stopping) return;
+        this.wakeAt = Date.now() + ms;
+        this.o.log?.(`deep sleep: the board wakes in ${Math.round(ms / 1000)} s`);
+        this.o.onOutput?.();
+        this.wakeTimer = setTimeout(() => { this.wakeTimer = null; this.wakeAt = 0; this.wakes++; void this.restart(); }, ms);
+      },
     });
     this.emu = emu;
     this.t0 = emu.now();
@@ -143,8 +159,10 @@ export class SimBoard {
     for (const s of this.o.sensors) if (s.kind !== "none") inputs[s.name] = Math.round(this.reading(s) * 100) / 100;
     let heapUsed = 0, heapTotal = 0;
     try { const m = emu.memory().espruino; heapUsed = m.usage; heapTotal = m.total; } catch { /* halted */ }
+    const asleep = !!this.wakeAt;
     return {
       outputs, pins, inputs,
+      power: { state: asleep ? "asleep" : "awake", wakesInMs: asleep ? Math.max(0, this.wakeAt - Date.now()) : null, wakes: this.wakes },
       diag: {
         board: emu.board, uptime: Math.round((emu.now() - this.t0) / 1000), heapUsed, heapTotal, sockets: emu.openSockets(),
         rssi: emu.wifi && emu.wifi.state.connected ? emu.wifi.state.rssi : null, uncaught: emu.uncaught.length, rebooted: this.reboots,
@@ -152,10 +170,14 @@ export class SimBoard {
     };
   }
 
+  /** battery mode: the board is in deep sleep (its emulation halted until it wakes) */
+  get asleep(): boolean { return !!this.wakeAt; }
+
   async stop() {
     if (this.stopping) return;
     this.stopping = true;
     if (this.drift) clearInterval(this.drift);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     const emu = this.emu;
     if (!emu) return;
     // the pump returns within one run(50); then the sockets die with the emulation (a power cut: the

@@ -108,7 +108,8 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
     onOutput: () => { if (!pending) pending = setTimeout(() => { pending = null; push(); }, 20); },
   });
   let snap: BoardSnapshot | null = null;
-  const push = () => { if (board.emu && !board.emu.halted) { snap = board.snapshot(); web.broadcast(snap); } };
+  // (a sleeping board's emulation is halted: its page still learns when it wakes)
+  const push = () => { if (board.emu && (!board.emu.halted || board.asleep)) { snap = board.snapshot(); web.broadcast(snap); } };
   web.current = () => snap || board.snapshot();
   sd.add("board", async () => {
     if (pending) clearTimeout(pending);
@@ -122,7 +123,7 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
   // 5. the page
   const said: Record<string, ReturnType<typeof setTimeout>> = {};
   web.ready(files, {
-    base: c.base, id, root, name: c.name || id, board: a.board, haPrefix, interval: c.interval,
+    base: c.base, id, root, name: c.name || id, board: a.board, haPrefix, interval: c.interval, sleep: c.sleep || 0,
     firmware: { bytes: fw.bytes, config: cfgName },
     broker: { url: brokerUrl(broker), embedded },
     ws: wsForPage, tcp: broker.protocol === "mqtt" ? { host: broker.host, port: broker.port } : null,

@@ -10,6 +10,8 @@ import { timers } from "../../src/index";
 
 interface Info {
   base: string; id: string; root: string; name: string; board: string; haPrefix: string; interval: number;
+  /** battery mode: ms of deep sleep between wakes (0: always on) */
+  sleep: number;
   firmware: { bytes: number; config: string };
   broker: { url: string; embedded: boolean };
   ws: { host: string; port: number; path: string };
@@ -155,6 +157,12 @@ function showOutputs(s: BoardSnapshot, info: Info) {
     e.textContent = sn.kind === "button" ? (s.inputs[n] ? "pressed" : "released") : "reads " + fmt(s.inputs[n], sn.step) + (sn.unit ? " " + sn.unit : "");
     e.classList.toggle("hot", sn.kind === "button" && !!s.inputs[n]);
   }
+  // battery mode: awake, or asleep until its next wake
+  if (info.sleep && s.power) {
+    const p = s.power;
+    pill("power", p.state === "asleep" ? `board: asleep · wakes in ${Math.ceil((p.wakesInMs || 0) / 1000)} s` : `board: awake${p.wakes ? ` · wake ${p.wakes}` : ""}`, p.state === "asleep" ? "wait" : "on");
+    $("power").setAttribute("data-state", p.state);
+  }
   const d = s.diag, f = facts;
   f.uptime.textContent = dur(d.uptime);
   f.heap.textContent = d.heapTotal ? `${d.heapUsed.toLocaleString()} of ${d.heapTotal.toLocaleString()} QuickJS blocks (not Espruino JsVars)` : "–";
@@ -215,6 +223,11 @@ async function main() {
   fact("heap", "emulation heap", "–", "heap");
   fact("wifi", "WiFi", "–");
   fact("sockets", "sockets", "–");
+  if (info.sleep) {
+    $("power").hidden = false;
+    // a sleeper has no status topic (no will): it is not offline while it sleeps
+    pill("status", `device: wakes every ${info.sleep / 1000} s`, "wait");
+  }
   if (info.tcp) $("reach").textContent = `from a terminal: mosquitto_sub -h ${info.tcp.host} -p ${info.tcp.port} -t '${root}/#' -v`;
   for (const s of info.sensors) $("sensors").append(sensorRow(s));
 
@@ -252,7 +265,8 @@ async function main() {
         if (typeof v === "number") spark(s.name, s.label, v, s.unit, s.step);
         else if (typeof v === "boolean") spark(s.name, s.label, v ? 1 : 0, "", 1, v ? "pressed" : "released");
       }
-      $("tele-age").textContent = `last at ${new Date().toLocaleTimeString([], { hour12: false })} · every ${info.interval / 1000} s, and at once when a value moves`;
+      $("tele-age").textContent = `last at ${new Date().toLocaleTimeString([], { hour12: false })} · ` +
+        (info.sleep ? `once per wake, every ${info.sleep / 1000} s` : `every ${info.interval / 1000} s, and at once when a value moves`);
     }
   });
   client.connect();

@@ -75,6 +75,10 @@ export interface Config {
   /** telemetry every `interval` ms; sensors read every `poll` ms for deadbands */
   interval: number;
   poll: number;
+  /** battery mode: deep sleep this many ms between wakes (absent: always on) */
+  sleep?: number;
+  /** battery mode: the hard limit on the time awake, ms */
+  awake?: number;
   /** where the last actuator states come from at boot */
   restore: "retained" | "storage" | "none";
   /** Home Assistant discovery; absent = off. The entities as data (build/config.mjs), or as a function

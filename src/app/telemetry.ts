@@ -26,6 +26,8 @@ export interface TelemetryOwner {
 // __FOREVER__ (device builds, build/config.mjs): main.ts drops what start() returns, so nothing can stop
 // the loop; stop() and the watch handles it needs are left out. Undefined in tests: stop() is there.
 declare const __FOREVER__: boolean;
+// battery mode (build/config.mjs): one reading per wake, no poll timer; stop() before the sleep
+declare const __SLEEP__: boolean;
 // which kinds of sensor the build's config has (build/config.mjs; undefined in tests: all of them):
 // __DRIVERS__ any that needs a driver (DS18B20, DHT22, a custom one)
 declare const __ANALOG__: boolean, __DIGITAL__: boolean, __TEMPERATURE__: boolean, __DRIVERS__: boolean;
@@ -83,9 +85,9 @@ export function Telemetry(this: State, o: TelemetryOwner, c: Config, b: Board) {
       // a driver that could not be made: every read fails with why
       t.d[i] = "driver " + s.type + ": " + ((e as any).message || e);
     }
-    if (typeof __FOREVER__ == "undefined" || !__FOREVER__) t.w.push(h);
+    if (typeof __FOREVER__ == "undefined" || !__FOREVER__ || __SLEEP__) t.w.push(h);
   }
-  t.round(1);
+  t.round((typeof __SLEEP__ == "undefined" || __SLEEP__) && c.sleep ? 0 : 1);
 }
 
 Telemetry.prototype = {
@@ -157,9 +159,9 @@ Telemetry.prototype = {
 } as ThisType<State> & Partial<State>;
 
 // (device builds have no stop: left out, with the watch handles)
-if (typeof __FOREVER__ == "undefined" || !__FOREVER__) Telemetry.prototype.stop = function (this: State) {
+if (typeof __FOREVER__ == "undefined" || !__FOREVER__ || __SLEEP__) Telemetry.prototype.stop = function (this: State) {
   var t = this, i = 0;
-  t.b.clock.clearTimer(t.tm);
+  if (t.tm) t.b.clock.clearTimer(t.tm);
   t.tm = 0;
   for (; i < t.w.length; i++) if (t.w[i]) t.b.pins.unwatch(t.w[i]);
 };

@@ -39,7 +39,7 @@ function startSim(args: string[]): Promise<Sim> {
       const text = out.join(""), m = /web page\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(text);
       if (m) {
         clearInterval(t); clearTimeout(giveUp);
-        const b = /broker\s+mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(text);
+        const b = /^  broker\s+mqtt:\/\/127\.0\.0\.1:(\d+)/m.exec(text); // (the banner line: a --config note names the config's broker first)
         resolve({ proc, out, err, url: m[1], mqttPort: b ? Number(b[1]) : null, exit });
       }
     }, 50);
@@ -201,6 +201,54 @@ describe.skipIf(!hasChromium)("npm start in a browser", () => {
     expect(await refused(port)).toBe(true);
     expect(await refused(sim.mqttPort!)).toBe(true);
   }, 15000);
+});
+
+// Battery mode (#16): examples/sim-sleeper.json wakes every 20 s. The page marks the board asleep (with
+// the time to its wake) and awake; it wakes on schedule and publishes once per wake; a command sent while
+// it sleeps is applied at its next wake.
+describe.skipIf(!hasChromium)("npm start with a sleeping board", () => {
+  let sim: Sim, ctx: BrowserContext, dir: string, page: Page, peer: MqttClient;
+  const root = "mcu/sim-sleeper", at: number[] = [], pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    sim = await startSim(["--port", "0", "--mqtt-port", "0", "--ws-port", "0", "--config", "examples/sim-sleeper.json"]);
+    ({ ctx, dir } = await launch());
+    page = await ctx.newPage();
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    peer = await connectAsync({ host: "127.0.0.1", port: sim.mqttPort!, reconnectPeriod: 0 });
+    peer.on("message", (t) => { if (t === root + "/telemetry") at.push(Date.now()); });
+    await peer.subscribeAsync(root + "/#", { qos: 1 });
+  }, 60000);
+
+  afterAll(async () => {
+    await peer?.endAsync(true);
+    await ctx?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await stopSim(sim);
+  });
+
+  it("the page marks it asleep, then awake at its wake; one telemetry per wake, 20 s apart; a command sent while it sleeps is applied at the wake", async () => {
+    await page.goto(sim.url);
+    await until(page, "broker-state", (s) => s === "broker: connected", "the page's MQTT client");
+    expect(await text(page, "device-status")).toBe("device: wakes every 20 s");
+    const asleep = await until(page, "power", (s) => !!s && s.startsWith("board: asleep"), "asleep", 10000);
+    expect(asleep).toMatch(/^board: asleep · wakes in \d+ s$/);
+    expect(await attr(page, "pin-relay", "data-level")).toBe("0");
+    await peer.publishAsync(root + "/cmd/relay", "ON", { qos: 1 }); // queued by the broker while it sleeps
+    const n = at.length;
+    await until(page, "power", (s) => !!s && s.startsWith("board: awake · wake"), "awake at its wake", 25000);
+    await until(page, "pin-relay", (s) => s === "1", "the relay, switched at the wake", 8000, "data-level");
+    await until(page, "state-relay", (s) => s === "ON", "the echoed state", 5000);
+    await until(page, "power", (s) => !!s && s.startsWith("board: asleep"), "asleep again", 10000);
+    // on schedule: the next telemetry about 20 s (the sleep) plus the time awake after this one
+    for (let i = 0; i < 100 && at.length < n + 2; i++) await sleep(500);
+    expect(at.length).toBeGreaterThanOrEqual(n + 2);
+    const gap = at[n + 1] - at[n];
+    expect(gap).toBeGreaterThan(19000);
+    expect(gap).toBeLessThan(30000);
+    expect(pageErrors).toEqual([]);
+    expect(sim.out.join("")).toContain("deep sleep: the board wakes in 20 s");
+  }, 90000);
 });
 
 describe.skipIf(!hasChromium || !hasMosquitto)("npm start -- --broker mqtt://... (a Mosquitto)", () => {

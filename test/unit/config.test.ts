@@ -293,3 +293,71 @@ describe("config: the build", () => {
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
+
+describe("config: battery mode (sleep, awake_max)", () => {
+  const sleeper = (o: any = {}) => ({ ...base(), sleep: 300, ...o });
+  const relay = { name: "relay", type: "digital", pin: "D5" };
+
+  it("turns seconds into ms, defaults awake_max to 10 s and restore to storage; one reading per wake", () => {
+    const c = validateConfig(sleeper({ actuators: [relay] }), "esp8266");
+    expect(c).toMatchObject({ sleep: 300000, awake: 10000, restore: "storage", interval: 300000, poll: 300000 });
+    expect(validateConfig(sleeper({ awake_max: 4 }), "esp32").awake).toBe(4000);
+    expect(validateConfig(base(), "esp8266").sleep).toBeUndefined();
+  });
+
+  it("boards without deep sleep refuse it; each board's longest sleep", () => {
+    expect(problems(sleeper(), "iotjs")).toEqual([expect.stringMatching(/^sleep: board iotjs has no deep sleep/)]);
+    expect(problems(sleeper({ sleep: 4294 }), "esp8266")).toEqual([]);
+    expect(problems(sleeper({ sleep: 4295 }), "esp8266")).toEqual([expect.stringMatching(/^sleep: must be 10\.\.4294 seconds on board esp8266/)]);
+    expect(problems(sleeper({ sleep: 2148 }), "esp32")).toEqual([expect.stringMatching(/^sleep: must be 10\.\.2147 seconds on board esp32/)]);
+    expect(problems(sleeper({ sleep: 5 }), "espruino-linux")).toEqual([expect.stringMatching(/^sleep: must be 10\.\./)]);
+    expect(problems(sleeper({ sleep: "5" }), "esp8266")).toEqual(["sleep: must be a number"]);
+  });
+
+  it("awake_max: 2..120 s, shorter than sleep, and only with sleep", () => {
+    expect(problems(sleeper({ awake_max: 1 }))).toEqual(["awake_max: must be 2..120 seconds"]);
+    expect(problems(sleeper({ sleep: 20, awake_max: 30 }))).toEqual(["awake_max: must be less than sleep (20 s)"]);
+    expect(problems({ ...base(), awake_max: 5 })).toEqual(['awake_max: needs "sleep" (it limits the time awake in battery mode)']);
+  });
+
+  it("refuses what cannot work on a sleeper: PWM outputs, restore from retained states, interval and poll", () => {
+    const lamp = { name: "lamp", type: "pwm", pin: "D14" };
+    expect(problems(sleeper({ actuators: [lamp] }))).toEqual([expect.stringMatching(/^actuators\[0\]\.type: pwm cannot work with sleep: PWM stops/)]);
+    expect(problems(sleeper({ actuators: [relay], restore: "retained" }))).toEqual([expect.stringMatching(/^restore: "retained" cannot work with sleep/)]);
+    expect(problems(sleeper({ actuators: [relay], restore: "none" }))).toEqual([]);
+    expect(problems(sleeper({ interval: 60, poll: 2 }))).toEqual([
+      expect.stringMatching(/^interval: is not used with sleep/), expect.stringMatching(/^poll: is not used with sleep/)]);
+  });
+
+  it("says what a relay does while the chip sleeps, and the ESP8266's wiring", () => {
+    const w8 = validateConfig(sleeper({ actuators: [relay] }), "esp8266").warnings.join("\n");
+    expect(w8).toMatch(/ESP8266 pins are not held/);
+    expect(w8).toMatch(/wire GPIO16 \(NodeMCU\/Wemos D0\) to RST/);
+    expect(validateConfig(sleeper({ actuators: [relay] }), "esp32").warnings.join("\n")).toMatch(/ESP32 pads are released: the pin floats/);
+  });
+
+  it("Home Assistant: sensors expire after two missed wakes, commands at QoS 1, the uptime is the time awake", () => {
+    const c = validateConfig(sleeper({ awake_max: 5, actuators: [relay], sensors: [{ name: "t", type: "analog", pin: "A0" }] }), "esp8266");
+    const e = (n: string) => c.ha.entities.find((x: any) => x[1] == n)[2];
+    expect(e("t").exp_aft).toBe(905);
+    expect(e("rssi").exp_aft).toBe(905);
+    expect(e("relay").qos).toBe(1);
+    expect(e("uptime")).toMatchObject({ name: "Awake", stat_cla: "measurement" });
+    expect(validateConfig({ ...base(), actuators: [relay] }, "esp8266").ha.entities.find((x: any) => x[1] == "relay")[2].qos).toBeUndefined();
+  });
+
+  it("firmwareDefines: battery mode compiled in only with sleep, with the board's longest sleep and a tag that holds no secret", () => {
+    const d = firmwareDefines("esp8266", {});
+    expect(d).toMatchObject({ __SLEEP__: false, __SLEEPMAX__: 0, __TAG__: "" });
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cfg-"));
+    try {
+      writeFileSync(join(dir, "device.json"), JSON.stringify(sleeper({ broker: { host: "10.0.0.2", username: "u" } })));
+      writeFileSync(join(dir, "secrets.json"), JSON.stringify({ broker: { password: "pw-1" } }));
+      const a = firmwareDefines("esp8266", { file: join(dir, "device.json") });
+      expect(a).toMatchObject({ __SLEEP__: true, __SLEEPMAX__: 4294000, __STORE__: true, __RESTORE__: "storage" });
+      expect(a.__TAG__).toMatch(/^[0-9a-f]{8}$/);
+      writeFileSync(join(dir, "secrets.json"), JSON.stringify({ broker: { password: "pw-2" } }));
+      expect(firmwareDefines("esp8266", { file: join(dir, "device.json") }).__TAG__).toBe(a.__TAG__);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
