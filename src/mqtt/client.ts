@@ -478,9 +478,9 @@ Client.prototype = {
     if (c.lk) try { c.lk.close(); } catch (x) {}
     c.lk = 0;
     c.connected = false;
-    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     // the next attempt goes to the next server, unless refused for a reason every server shares (1, 2, 4, 5)
     if (!c.e && !(e && e.returnCode! > 0 && e.returnCode != 3)) c.sv = (c.sv + 1) % (s && s.length || 1);
+    // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     if (!c.e && rc) {
       if (was && c.k.now() - c.ua >= (rc.stable || D.RECONNECT_STABLE)) c.ak = 0;
       // exponential backoff per round of the servers, full jitter inside [min, min * 2^(n+1)] capped at
