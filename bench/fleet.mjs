@@ -162,7 +162,7 @@ async function main() {
   await Promise.all(Array.from({ length: 100 }, async () => { while (next < DEVICES) await connectOne(next++); }));
   const connectAll = performance.now() - t0;
   console.log(`connected and subscribed ${devs.length} devices in ${(connectAll / 1000).toFixed(2)} s (per device p50 ${pct(connectMs, 50).toFixed(1)} ms, p99 ${pct(connectMs, 99).toFixed(1)} ms)`);
-  const byNode = () => { const n = Array(NODES).fill(0); for (const d of devs) if (d.c.connected && d.node >= 0) n[d.node]++; return n; };
+  const byNode = () => { const n = Array(ports.length).fill(0); for (const d of devs) if (d.c.connected && d.node >= 0) n[d.node]++; return n; };
   const snaps = [];
   const snap = (name) => snaps.push({ phase: name, connected: devs.filter((d) => d.c.connected).length, byNode: byNode(), at: +((performance.now() - runStart) / 1000).toFixed(1) });
 
