@@ -90,7 +90,9 @@ var wifiNet = {
     var ip = W.getIP();
     wOpt = o || {};
     // after reset() or an upload the link may already be up: no "connected" event will come
-    if (ip && ip.ip && ip.ip != "0.0.0.0") wSet(true); else wGo();
+    // (from a timer: the first connect must not run inside the boot code, whose deep stack leaves a
+    // refused connect's exception no room on a 1,600-block ESP8266: OUT OF MEMORY, then Uncaught)
+    if (ip && ip.ip && ip.ip != "0.0.0.0") setTimeout(wConnected, 1); else wGo();
   },
   on: onUp,
 } as Network;

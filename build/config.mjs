@@ -49,7 +49,7 @@ const ACTUATOR_KEYS = {
 };
 const TOP = { id: "id", name: "string", wifi: "object", broker: "object", base: "topic", interval: "number", poll: "number",
   restore: ["retained", "storage", "none"], homeassistant: "ha", sensors: "array", actuators: "array", sleep: "number", awake_max: "number" };
-const BROKER = { host: "string", port: "integer", tls: "boolean", websocket: "string", username: "string", keepalive: "integer", queue: "object" };
+const BROKER = { host: "string", hosts: "array", port: "integer", tls: "boolean", websocket: "string", username: "string", keepalive: "integer", queue: "object" };
 const SECRETS = { wifi: { password: 1 }, broker: { password: 1, ca: 1, cert: 1, key: 1 } };
 /** a pin of null for the board being built: the sensor/actuator is left out of that build */
 const SKIP = {};
@@ -209,9 +209,26 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
   } else if (sec.wifi && sec.wifi.password) bad("secrets.wifi.password", "is set but the config has no wifi section");
 
   if (top.broker) {
-    const b = keys("broker.", top.broker, BROKER, ["host"]), s = sec.broker || {};
+    const b = keys("broker.", top.broker, BROKER, top.broker.hosts ? [] : ["host"]), s = sec.broker || {};
     const o = out.broker = { host: b.host, port: b.port || (b.websocket ? (b.tls ? 443 : 80) : b.tls ? 8883 : 1883) };
     if (b.port != null && (b.port < 1 || b.port > 65535)) bad("broker.port", "must be 1..65535");
+    // a cluster: "host" or "host:port" each (port: broker.port's), tried in turn (the client's `servers`)
+    if (b.hosts) {
+      const seen = {}, list = [];
+      if (b.host) bad("broker.hosts", "give broker.host or broker.hosts, not both");
+      if (!b.hosts.length) bad("broker.hosts", "must list at least one \"host\" or \"host:port\"");
+      if (b.hosts.length > 16) bad("broker.hosts", `lists ${b.hosts.length} servers: at most 16 (each costs the device RAM)`);
+      b.hosts.forEach((h, i) => {
+        const key = `broker.hosts[${i}]`, m = typeof h === "string" && /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(h);
+        if (!m) return bad(key, `${JSON.stringify(h)} is not "host" or "host:port" (a host name or IPv4 address, no scheme like mqtt://)`);
+        const port = m[3] == null ? o.port : Number(m[3]);
+        if (port < 1 || port > 65535) return bad(key, "port must be 1..65535");
+        if (seen[m[1] + ":" + port]) return bad(key, `${h} is listed twice`);
+        seen[m[1] + ":" + port] = 1;
+        list.push(port === o.port ? { host: m[1] } : { host: m[1], port });
+      });
+      if (list.length) { o.host = list[0].host; o.servers = list; }
+    }
     if (b.tls) {
       if (!caps.tls) bad("broker.tls", `board ${board} has no TLS (use plain MQTT, or an ESP32)`);
       o.tls = {};

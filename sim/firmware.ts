@@ -23,6 +23,7 @@ export function pointAt(defines: Record<string, any>, b: BrokerTarget): string[]
   const was = `${c.broker.ws ? "ws" : c.broker.tls ? "mqtts" : "mqtt"}://${c.broker.host}:${c.broker.port}`;
   c.broker.host = b.host;
   c.broker.port = b.port;
+  if (c.broker.servers) { delete c.broker.servers; notes.push("broker.hosts: the simulator connects to its one broker"); }
   if (c.broker.tls) {
     delete c.broker.tls;
     notes.push("broker.tls is off in the simulator");

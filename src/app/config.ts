@@ -59,6 +59,8 @@ export interface Config {
   broker: {
     host: string;
     port: number;
+    /** broker.hosts (a cluster): tried in turn, the client's `servers`; absent = host/port only */
+    servers?: { host: string; port?: number }[];
     /** TLS options (ca/cert/key from secrets.json); absent = plain TCP */
     tls?: TlsOptions;
     /** MQTT over WebSocket on this path; absent = raw MQTT */

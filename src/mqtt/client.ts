@@ -32,6 +32,9 @@ declare const __API__: boolean;
 export interface ClientOptions {
   host?: string;
   port?: number;
+  /** a broker cluster: tried in turn (a refused connect, a dead link or CONNACK refusal 3 moves to the
+   *  next); a server's missing host/port is `host`/`port`'s. Read at every attempt. */
+  servers?: { host?: string; port?: number }[];
   transport: Transport;
   clock: Clock;
   /** jitter source in [0, 1); default Math.random */
@@ -61,6 +64,9 @@ export interface Client {
   on(event: string, fn: (...a: any[]) => void): Client;
   /** true between CONNACK and the loss of the link */
   connected: boolean;
+  /** index in options.servers of the server in use, or of the next attempt (0 without a list); set it
+   *  before connect() to start elsewhere */
+  sv: number;
   /** messages waiting to be sent, and outgoing QoS>0 messages awaiting acknowledgement */
   queued(): number;
   inflight(): number;
@@ -164,7 +170,7 @@ export function Client(this: State, o: ClientOptions, transport?: Transport, clo
   c.a = [];
   c.sb = {};
   if (typeof __QOS2__ == "undefined" || __QOS2__) c.r = {};
-  c.qb = c.hd = c.n = c.ak = c.vt = 0;
+  c.qb = c.hd = c.n = c.ak = c.vt = c.sv = 0;
   c.o = o;
   c.t = transport || o.transport;
   c.ka = o.keepalive == null ? D.KEEPALIVE : o.keepalive;
@@ -333,9 +339,10 @@ Client.prototype = {
         if (l.length) c.flush({ type: 8, subs: l });
       }
       for (i = 0; i < c.f.length; i++) {
-        // same session: resend with DUP [MQTT-4.4.0-1]; a new session: send again as new
+        // resent with DUP [MQTT-4.4.0-1]; also to a new session (another server of a cluster may be
+        // the same service: the message may have arrived) [MQTT-3.3.1-1]
         m = c.f[i];
-        m.dup = p.sessionPresent;
+        m.dup = true;
         (typeof __QOS2__ == "undefined" || __QOS2__) && m.rel ? c.write(6, m.id) : c.write(m);
       }
       if (!c.lk) return; // a write failed: lost() ran, no `connect`
@@ -442,7 +449,7 @@ Client.prototype = {
   // connect(): open a link, unless one is open or coming, or end() was called; connect(1) (from the
   // link's open event): the link is open, send CONNECT.
   connect: function (open?: number) {
-    var c = this, o = c.o, ev: Ev, l: Link, w = o.will, u = o.username, pw = o.password;
+    var c = this, o = c.o, ev: Ev, l: Link, w = o.will, u = o.username, pw = o.password, s: any = o.servers;
     if (open) {
       // (li is set by the CONNACK, before keepalive starts)
       if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
@@ -457,7 +464,8 @@ Client.prototype = {
     ev.ds = ev.op = 0;
     c.arm(1, o.connectTimeout || D.CONNECT_TIMEOUT);
     try {
-      l = c.t(o.host || "localhost", o.port || D.PORT, ev);
+      s = s && s[c.sv] || o; // the server of this attempt
+      l = c.t(s.host || o.host || "localhost", s.port || o.port || D.PORT, ev);
     } catch (e) {
       if (c.ev == ev) c.lost(err("ETRANSPORT", "connect: " + ((e as any) && (e as any).message || e)));
       return c;
@@ -468,7 +476,7 @@ Client.prototype = {
 
   // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
   lost: function (e?: MqttError) {
-    var c = this, was = c.connected, rc: any = c.o.reconnect, min: number, max: number, d: number;
+    var c = this, was = c.connected, rc: any = c.o.reconnect, min: number, max: number, d: number, s = c.o.servers;
     if (rc == null) rc = true; // true: the defaults; 0 or false: never reconnect
     min = rc.min || D.RECONNECT_MIN;
     max = rc.max || D.RECONNECT_MAX;
@@ -477,12 +485,16 @@ Client.prototype = {
     if (c.lk) try { c.lk.close(); } catch (x) {}
     c.lk = 0;
     c.connected = false;
+    // the next attempt goes to the next server, unless refused for a reason every server shares (1, 2, 4, 5)
+    if (!c.e && !(e && e.returnCode! > 0 && e.returnCode != 3)) c.sv = (c.sv + 1) % (s && s.length || 1);
     // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     if (!c.e && rc) {
       if (was && c.k.now() - c.ua >= (rc.stable || D.RECONNECT_STABLE)) c.ak = 0;
-      // exponential backoff, full jitter inside [min, min * 2^(n+1)] capped at max; bad credentials
+      // exponential backoff per round of the servers, full jitter inside [min, min * 2^(n+1)] capped at
+      // max, at every attempt (a fleet leaving a node does not land on the next at once); bad credentials
       // (refusals 4, 5) wait the max
-      d = Math.min(max, min * Math.pow(2, ++c.ak));
+      if (!c.sv || !c.ak) c.ak++;
+      d = Math.min(max, min * Math.pow(2, c.ak));
       c.arm(3, e && e.returnCode! > 3 ? max : min + (c.o.random || Math.random)() * (d - min));
     }
     if (e) c.emit("error", e);

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { hasMosquitto, startMosquitto, startMosquittoAllTransports, Mosquitto } from "../helpers/mosquitto";
+import { freePort, hasMosquitto, startMosquitto, startMosquittoAllTransports, Mosquitto } from "../helpers/mosquitto";
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { createEspruino, Espruino } from "../../emu/espruino";
 import { firmwareBundle, ROOT } from "../helpers/bundles";
@@ -142,6 +142,19 @@ describe.skipIf(!hasMosquitto || !ready)("built espruino-linux firmware over TLS
       await emu.runUntil(() => got.some((m) => m.topic == `mcu/${id}/status` && m.text == "online"), 10000, "online");
       expect(emu.uncaught).toEqual([]);
       expect(emu.warnings).toEqual([]);
+    } finally { emu.dispose(); }
+  });
+
+  it("broker.hosts: the first host refuses (connect() throws, as on Espruino), the device comes online on the next", async () => {
+    const id = "fwh" + process.pid, file = join(dir, id + ".json"), dead = await freePort();
+    writeFileSync(file, JSON.stringify({ id, broker: { hosts: [`127.0.0.1:${dead}`, `127.0.0.1:${broker.port}`], keepalive: 60 }, homeassistant: false }));
+    const code = await firmwareBundle("espruino-linux", file, join(dir, "none.json"));
+    const emu = await createEspruino({ board: "espruino-linux", fakeTime: true, memoryLimit: MEMORY_BLOCKS, mac: MAC });
+    try {
+      emu.load(code);
+      await emu.runUntil(() => got.some((m) => m.topic == `mcu/${id}/status` && m.text == "online"), 10000, "online");
+      expect(emu.console.filter((l) => /ETRANSPORT/.test(l)).length, "the refused first host, reported").toBe(1);
+      expect(emu.uncaught).toEqual([]);
     } finally { emu.dispose(); }
   });
 });

@@ -36,6 +36,8 @@ export interface Ours {
   events: string[];
   /** the Node sockets under the client, newest last: a test can cut one */
   sockets: net.Socket[];
+  /** the port of every connect attempt, in order (refused ones too) */
+  tried: number[];
   /** resolves on the next `connect` */
   up(ms?: number): Promise<Packet>;
   /** publish and wait for the callback (QoS 1/2: the broker's ack) */
@@ -50,16 +52,16 @@ const peers: MqttClient[] = [];
 
 /** Our client, connecting at once; short keepalive and retries so the suites stay fast. */
 export function ours(port: number, o: Partial<ClientOptions> = {}): Ours {
-  const sockets: net.Socket[] = [];
+  const sockets: net.Socket[] = [], tried: number[] = [];
   // the module socketTransport uses, with every socket kept for the test
-  const mod = { connect(opts: any, cb: () => void) { const s = net.connect(opts, cb); sockets.push(s); return s; } };
+  const mod = { connect(opts: any, cb: () => void) { tried.push(opts.port); const s = net.connect(opts, cb); sockets.push(s); return s; } };
   const id = o.clientId || uniq("ours");
   const c = createClient({
     host: "127.0.0.1", port, transport: socketTransport(mod), clientId: id, keepalive: 2, connectTimeout: 1000,
     reconnect: { min: 100, max: 400, stable: 1000 }, ...o,
   });
   const me: Ours = {
-    c, id, got: [], errs: [], connacks: [], events: [], sockets,
+    c, id, got: [], errs: [], connacks: [], events: [], sockets, tried,
     up(ms = 5000) {
       const n = me.connacks.length;
       return until(() => me.connacks.length > n, "a CONNACK for " + id, ms).then(() => me.connacks[me.connacks.length - 1]);

@@ -353,6 +353,87 @@ describe("reconnect backoff", () => {
   });
 });
 
+describe("servers: failover across a cluster", () => {
+  const SERVERS = [{ host: "a", port: 1 }, { host: "b" }, { port: 3 }];
+  /** a client on a pair whose factory calls are recorded as "host:port" */
+  function cluster(opts: Partial<ClientOptions> = {}) {
+    const clock = fakeClock(1000);
+    const p = pair();
+    const tried: string[] = [];
+    const transport = (h: string, port: number, ev: any) => { tried.push(h + ":" + port); return p.transport(h, port, ev); };
+    const c = createClient({ ...BASE, host: "d", port: 4, servers: SERVERS, transport, clock, random: () => 0.5, ...opts } as ClientOptions);
+    const log = record(c);
+    return { clock, p, c, log, tried };
+  }
+
+  it("each refused connect goes to the next server; a server's missing host or port is host/port's", () => {
+    const { clock, p, c, tried } = cluster();
+    p.refuse(4);
+    c.connect();
+    const sv: number[] = [c.sv];
+    for (let i = 0; i < 4; i++) { clock.advance(clock.next()); sv.push(c.sv); }
+    expect(tried).toEqual(["a:1", "b:4", "d:3", "a:1", "b:4"]);
+    expect(sv).toEqual([1, 2, 0, 1, 1]); // the index of the next attempt, then of the server in use
+    p.last().send(CONNACK);
+    expect(c.connected).toBe(true);
+    expect(p.last()).toMatchObject({ host: "b", port: 4 });
+  });
+
+  it("the backoff grows once per round of the list, with jitter at every attempt", () => {
+    const { clock, p, c } = cluster({ reconnect: { min: 100, max: 1000, stable: 5000 } });
+    p.refuse(1e9);
+    c.connect();
+    const out: number[] = [];
+    for (let i = 0; i < 9; i++) { out.push(clock.next()); clock.advance(clock.next()); }
+    // rounds of 3 attempts: [100, 200], [100, 400], [100, 800] at random 0.5
+    expect(out).toEqual([150, 150, 250, 250, 250, 450, 450, 450, 550]);
+  });
+
+  it("CONNACK refusal 3 moves on; bad credentials (5) stay on the same server", () => {
+    const { clock, p, c, tried } = cluster();
+    c.connect();
+    p.last().send(hex("20 02 00 03"));
+    clock.advance(clock.next());
+    p.last().send(hex("20 02 00 05"));
+    clock.advance(clock.next());
+    p.last().send(CONNACK);
+    expect(tried).toEqual(["a:1", "b:4", "b:4"]);
+    expect(c.sv).toBe(1);
+  });
+
+  it("a link lost mid-session: the next server; in-flight QoS 1 resent there with DUP, queued ones after it", () => {
+    const { clock, p, c, log, tried } = cluster({ maxInflight: 1 });
+    c.connect();
+    p.last().take();
+    p.last().send(CONNACK);
+    c.publish("a/b", "hi", { qos: 1 });
+    c.publish("a/b", "hi", { qos: 1 }); // waits for the first's PUBACK
+    expect(p.last().take()).toBe(pub(0x32, 1));
+    p.last().end(); // the node dies
+    expect(names(log).slice(-3)).toEqual(["error", "close", "offline"]);
+    clock.advance(clock.next());
+    expect(tried).toEqual(["a:1", "b:4"]);
+    p.last().take(); // CONNECT
+    p.last().send(CONNACK); // a new session there
+    expect(p.last().take()).toBe(pub(0x3a, 1)); // again, DUP set
+    p.last().send(PUBACK(1));
+    expect(p.last().take()).toBe(pub(0x32, 2));
+  });
+
+  it("an empty or shrunk list falls back to host/port; no list: host/port every time", () => {
+    const { clock, p, c, tried } = cluster({ servers: [] });
+    p.refuse(2);
+    c.connect();
+    clock.advance(clock.next());
+    (c as any).o.servers = [{ host: "x" }];
+    c.sv = 5; // out of the list
+    clock.advance(clock.next()); // d:4 opens; no CONNACK
+    clock.advance(clock.next()); // the CONNACK deadline: the next server, index 0 of the new list
+    clock.advance(clock.next());
+    expect(tried).toEqual(["d:4", "d:4", "d:4", "x:4"]);
+  });
+});
+
 describe("QoS flows, exact bytes", () => {
   it("QoS 1 out: PUBLISH, then the callback on PUBACK", () => {
     const { clock, b, c } = scripted([[{ expect: CONNECT }, { send: CONNACK }, { expect: pub(0x32, 1) }, { send: PUBACK(1) }]]);
@@ -513,13 +594,13 @@ describe("sessions", () => {
     expect(c.inflight()).toBe(0);
   });
 
-  it("no session present: subscriptions renewed, unacknowledged messages sent again as new", () => {
+  it("no session present: subscriptions renewed, unacknowledged messages sent again with DUP", () => {
     const { clock, b, c } = scripted([
       [{ expect: CONNECT_PERSIST }, { send: CONNACK }, { expect: hex("82 08 00 01 00 03 'a/+' 01") }, { send: hex("90 03 00 01 01") },
         { expect: pub(0x32, 2) }, { expect: pub(0x34, 3) }, { send: PUBREC(3) }, { expect: PUBREL(3) }, { close: true }],
       [{ expect: CONNECT_PERSIST }, { send: CONNACK },
         { expect: hex("82 08 00 04 00 03 'a/+' 01"), note: "subscription renewed (ids 1-3 were used)" },
-        { expect: pub(0x32, 2), note: "QoS 1 as new: no DUP" },
+        { expect: pub(0x3a, 2), note: "QoS 1 again with DUP: the old session may have taken it [MQTT-3.3.1-1]" },
         { expect: PUBREL(3), note: "the QoS 2 message the old broker already took" },
         { send: hex("90 03 00 04 01") }, { send: PUBACK(2) }, { send: PUBCOMP(3) }],
     ], { clean: false });
@@ -827,7 +908,7 @@ describe("bad input", () => {
     clock.advance(clock.next());
     peer().take();
     peer().send(CONNACK);
-    expect(peer().take()).toBe(pub(0x32, 1));
+    expect(peer().take()).toBe(pub(0x3a, 1)); // again, with DUP
     expect(p.links).toHaveLength(2);
   });
 

@@ -64,6 +64,31 @@ describe("config: defaults", () => {
     expect(c.ha.entities.map((e: any) => e[1])).toEqual(["rssi", "uptime"]);
   });
 
+  it("broker.hosts: a cluster, \"host\" or \"host:port\" each (the port defaults like broker.port's), the client's servers", () => {
+    const c = validateConfig({ broker: { hosts: ["a.lan", "10.0.0.3:1884", "c.lan"], keepalive: 30 } }, "esp8266");
+    expect(c.broker).toEqual({ host: "a.lan", port: 1883, keepalive: 30, servers: [{ host: "a.lan" }, { host: "10.0.0.3", port: 1884 }, { host: "c.lan" }],
+      queue: { maxMessages: 10, maxBytes: 2048 } });
+    expect(validateConfig({ broker: { hosts: ["a", "b:8883"], tls: true } }, "esp32").broker.servers).toEqual([{ host: "a" }, { host: "b" }]);
+    expect(validateConfig({ broker: { hosts: ["a"], port: 1999 } }, "esp8266").broker).toMatchObject({ host: "a", port: 1999, servers: [{ host: "a" }] });
+    expect(validateConfig(base(), "esp8266").broker.servers).toBeUndefined(); // one host: no list in the device's RAM
+  });
+
+  it("broker.hosts: each problem named", () => {
+    expect(problems({ broker: { host: "h", hosts: ["a", "a:1883", "mqtt://b", "c:0", "d:70000", " e", 5, "f:"] } })).toEqual([
+      "broker.hosts: give broker.host or broker.hosts, not both",
+      "broker.hosts[1]: a:1883 is listed twice",
+      expect.stringMatching(/^broker\.hosts\[2\]: "mqtt:\/\/b" is not "host" or "host:port"/),
+      "broker.hosts[3]: port must be 1..65535",
+      "broker.hosts[4]: port must be 1..65535",
+      expect.stringMatching(/^broker\.hosts\[5\]: " e" is not/),
+      expect.stringMatching(/^broker\.hosts\[6\]: 5 is not/),
+      expect.stringMatching(/^broker\.hosts\[7\]: "f:" is not/),
+    ]);
+    expect(problems({ broker: { hosts: [] } })).toEqual(['broker.hosts: must list at least one "host" or "host:port"']);
+    expect(problems({ broker: { hosts: "a,b" } })).toEqual(["broker.hosts: must be an array"]);
+    expect(problems({ broker: { hosts: Array.from({ length: 17 }, (_, i) => "h" + i) } })).toEqual([expect.stringMatching(/^broker\.hosts: lists 17 servers: at most 16/)]);
+  });
+
   it("picks the port from tls and websocket", () => {
     expect(validateConfig({ broker: { host: "h", tls: true } }, "esp32").broker.port).toBe(8883);
     expect(validateConfig({ broker: { host: "h", websocket: "/mqtt" } }, "esp32").broker).toMatchObject({ port: 80, ws: "/mqtt" });

@@ -102,6 +102,15 @@ describe("pointAt: the firmware goes to the simulator's broker", () => {
     expect(pointAt(d, { host: "127.0.0.1", port: 41234 })).toEqual([]); // nothing changed: nothing to say
   });
 
+  it("broker.hosts (a cluster) gives way to the simulator's one broker, with a note", () => {
+    const d = simDefines();
+    d.__CONFIG__.broker.servers = [{ host: "a.lan" }, { host: "b.lan", port: 1884 }];
+    expect(pointAt(d, { host: "127.0.0.1", port: 41234 })).toEqual(["broker.hosts: the simulator connects to its one broker",
+      "broker mqtt://127.0.0.1:1883 in the config -> mqtt://127.0.0.1:41234"]);
+    expect(d.__CONFIG__.broker.servers).toBeUndefined();
+    expect(d.__CONFIG__.broker).toMatchObject({ host: "127.0.0.1", port: 41234 });
+  });
+
   it("WebSocket turns __WS__ on; TLS is dropped with a note", () => {
     const d = simDefines();
     d.__CONFIG__.broker.tls = { ca: "x" };
