@@ -21,8 +21,11 @@ export const BUDGETS = { "mqtt-mcu.core.js": 11000, "esp8266.js": 15000 };
  *  ratchet: lower it as they shrink; the gate fails above it, and when a bundle is back within its budget
  *  its entry must go). Issue #14 put the RAM budgets in blocks first: the client and the firmware were
  *  reshaped for Espruino's RAM (constructors, prototypes, state as properties: more bytes of `this.x`),
- *  and both byte budgets are missed for now; see README "Size" and the session note. */
-export const OVER = { "mqtt-mcu.core.js": 12600, "esp8266.js": 18800 };
+ *  and both byte budgets are missed for now; see README "Size" and the session note. The core's ceiling
+ *  went from 12,600 to 12,700 B with broker failover (#17) and the written-out fast paths of publish()
+ *  and message delivery (a method call less each: QoS 0 round trips on Espruino came level with its own
+ *  module). */
+export const OVER = { "mqtt-mcu.core.js": 12700, "esp8266.js": 18800 };
 
 /**
  * Storage (the "saved_code" flash area) of the Espruino boards we flash, from Espruino's board files

@@ -187,10 +187,13 @@ Client.prototype = {
   // of a function at each call, also what follows a return.)
   publish: function (topic: string, payload: any, opts: any, cb?: Callback) {
     var c = this, op: any = opts || 0;
-    if (c.connected && !op.qos && !cb && !op.call && !c.q.length && typeof payload == "string" &&
-      (topic === c.vt || topic && topic.length < 21846 && !SPECIAL.test(topic) && (c.vt = topic)) && !SPECIAL.test(payload))
-      return c.write(pub(topic, payload, op.retain ? 1 : 0)), c;
-    return c.post(topic, payload, op, cb);
+    if (!(c.connected && !op.qos && !cb && !op.call && !c.q.length && typeof payload == "string" &&
+      (topic === c.vt || topic && topic.length < 21846 && !SPECIAL.test(topic) && (c.vt = topic)) && !SPECIAL.test(payload)))
+      return c.post(topic, payload, op, cb);
+    // write() written out: on Espruino a method call costs about as much as the whole message
+    try { (c.lk as Link).write(pub(topic, payload, op.retain ? 1 : 0)); c.lo = c.k.now(); }
+    catch (e) { c.lost(err("ETRANSPORT", "write: " + ((e as any) && (e as any).message || e))); }
+    return c;
   },
 
   post: function (topic: string, payload: any, op: any, cb?: Callback) {
@@ -291,7 +294,7 @@ Client.prototype = {
   // function at each call, also what follows a return. Its fields are read before delivery: handlers
   // see the reused packet object.
   pkt: function (p: any) {
-    var c = this, r = p.qos, id = p.id, t = p.topic, b = p.payload, i = 0, h = c.h;
+    var c = this, r = p.qos, id = p.id, t = p.topic, b = p.payload, i = 0, h = c.h, l: any;
     if (p.type != 3 || !c.connected || p.code || !c.lk) return c.ctl(p);
     c.li = c.k.now();
     c.pg = 0;
@@ -303,7 +306,10 @@ Client.prototype = {
       c.hd++;
       c.r[id] = 1;
     }
-    c.emit("message", t, b, p);
+    // one listener is called here, not through emit() (on Espruino a method call costs about as much as
+    // the rest of the delivery)
+    if ((l = c.L.message) && l.call) try { l(t, b, p); } catch (e) { c.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
+    else c.emit("message", t, b, p);
     if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.emit(h[i + 1], t, b, p);
     if (r) c.write(r + 3, id); // PUBACK, PUBREC
   },

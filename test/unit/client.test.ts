@@ -772,6 +772,23 @@ describe("delivery", () => {
     expect(errors(log).map((e) => e.message).pop()).toContain("callback bug");
     expect([c.connected, c.inflight()]).toEqual([true, 0]);
   });
+
+  it("a lone message listener (called without emit()) that throws is reported and the message acknowledged", () => {
+    const clock = fakeClock(1000), p = pair(), errs: MqttError[] = [], got: string[] = [];
+    const c = createClient({ ...BASE, transport: p.transport, clock } as ClientOptions);
+    let n = 0;
+    c.on("message", (t: string, m: string) => { got.push(t + " " + m); if (++n == 1) throw new Error("app bug"); });
+    c.on("error", (e: MqttError) => errs.push(e));
+    c.connect();
+    p.last().take();
+    p.last().send(CONNACK);
+    p.last().send(pub(0x32, 1));
+    p.last().send(pub(0x32, 2));
+    expect(got).toHaveLength(2);
+    expect(errs.map((e) => [e.code, e.message])).toEqual([[E.HANDLER, "handler threw: app bug"]]);
+    expect(p.last().packets()).toMatchObject([{ type: 4, id: 1 }, { type: 4, id: 2 }]);
+    expect(c.connected).toBe(true);
+  });
 });
 
 describe("end", () => {
@@ -909,6 +926,20 @@ describe("bad input", () => {
     peer().take();
     peer().send(CONNACK);
     expect(peer().take()).toBe(pub(0x3a, 1)); // again, with DUP
+    expect(p.links).toHaveLength(2);
+  });
+
+  it("a QoS 0 message written at once (no write() call) whose write throws: a transport error, link retried", () => {
+    const { clock, p, c, log, peer } = setup();
+    peer().failWrites = true;
+    c.publish("a/b", "hi");
+    expect(errors(log).map((e) => [e.code, e.message])).toEqual([[E.TRANSPORT, "write: write EPIPE"]]);
+    expect(c.connected).toBe(false);
+    clock.advance(clock.next());
+    peer().take();
+    peer().send(CONNACK);
+    c.publish("a/b", "hi");
+    expect(peer().take()).toBe("\x30\x07\x00\x03a/bhi");
     expect(p.links).toHaveLength(2);
   });
 
