@@ -23,7 +23,7 @@ export interface TelemetryOwner {
   report(kind: string, sensor: string, why: string): void;
 }
 
-// __FOREVER__ (device builds, build/config.mjs): main.ts drops what start() returns, so nothing can stop
+// __FOREVER__ (device builds, build/config.mjs): main.ts drops the firmware it makes, so nothing can stop
 // the loop; stop() and the watch handles it needs are left out. Undefined in tests: stop() is there.
 declare const __FOREVER__: boolean;
 // battery mode (build/config.mjs): one reading per wake, no poll timer; stop() before the sleep
