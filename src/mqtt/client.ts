@@ -127,6 +127,7 @@ interface State extends Client, DecoderOwner {
 interface Ev extends LinkEvents, DecoderState { c: State; op: number }
 var EV = {
   data: push,
+  dd: 1, // data may be a socket's listener (port.ts)
   more: more,
   open: function () { var c = this.c; if (c.ev == this) { this.op = 1; if (c.lk) c.connect(1); } },
   close: function (e?: MqttError) { if (this.c.ev == this) this.c.lost(e || err("ETRANSPORT", "connection closed")); },

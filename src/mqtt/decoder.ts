@@ -43,14 +43,18 @@ export function newDecoder(d: DecoderState, owner: DecoderOwner) {
   d.db = "";
 }
 
-/** Feed bytes (a binary string). Short on purpose: Espruino reads the whole text of a function at every
- *  call, and this one runs for every chunk. The common case, a whole packet with a one-byte length, is
- *  decoded in place here; anything else goes through more(). */
-export function push(this: DecoderState, chunk: string) {
-  for (var i = 0, n = chunk.length, b: number, c = this.c; i < n && c.ev == this;) {
+/** Feed bytes (a binary string), called on the decoder (`dd` 1); or installed as it is as a socket's data
+ *  listener (LinkEvents.dd: `this` the socket, whose `ev` is the decoder, or 0 once its link is gone): on
+ *  Espruino a function call in between would cost about as much as decoding the packet. Short on
+ *  purpose: Espruino reads the whole text of a function at every call, and this one runs for every
+ *  chunk. The common case, a whole packet with a one-byte length, is decoded in place here; anything
+ *  else goes through more(). */
+export function push(this: any, chunk: string) {
+  var d: DecoderState = this.dd ? this : this.ev, i = 0, n = chunk.length, b: number, c = d && d.c;
+  for (; d && i < n && c.ev == d;) {
     // (past the end charCodeAt is NaN: not < 128)
-    if (!this.ds && (b = chunk.charCodeAt(i + 1)) < 128 && (b += 2) + i <= n && b <= c.dm) c.pkt(decode(chunk.charCodeAt(i), chunk, i + 2, i += b, c.dk));
-    else i = this.more(chunk, i);
+    if (!d.ds && (b = chunk.charCodeAt(i + 1)) < 128 && (b += 2) + i <= n && b <= c.dm) c.pkt(decode(chunk.charCodeAt(i), chunk, i + 2, i += b, c.dk));
+    else i = d.more(chunk, i);
   }
 }
 
@@ -114,7 +118,7 @@ export interface Decoder {
  *  PUBLISH into. */
 export function createDecoder(maxSize: number, onPacket: (p: Packet) => void, onError: (e: MqttError) => void, pub?: Packet): Decoder {
   var o: DecoderOwner = { dm: maxSize, dk: pub, ev: 0, pkt: function (p: any) { p.code ? onError(p) : onPacket(p); } };
-  function reset() { newDecoder(o.ev = { more: more } as any, o); }
+  function reset() { newDecoder(o.ev = { more: more, dd: 1 } as any, o); }
   reset();
   return { push: function (s) { push.call(o.ev, s); }, reset: reset };
 }

@@ -1,15 +1,17 @@
 // TCP/TLS transport over a Node-style socket module: Espruino's `net`/`tls` and Node's share the
 // shape connect({host, port, ...}, cb) -> socket with on("data"|"close"|"error") and write().
 // Nothing is made per link but the socket and what it holds: the socket keeps its link's events as
-// `ev` and is itself the link (with a `close` of ours); the listeners are module-level functions
-// (`this` is the socket in Espruino's, Node's and IoT.js's listeners and connect callback).
+// `ev` and is itself the link (with a `close` of ours); the listeners are shared functions (`this` is
+// the socket in Espruino's, Node's and IoT.js's listeners and connect callback): the client's decoder
+// for data (LinkEvents.dd), and onSocket.
 import { err } from "../mqtt/errors";
 import type { Transport } from "../mqtt/port";
 
-// One listener for the socket's four events, told apart by what they pass (one function, not four:
-// each is RAM on Espruino): data a string; close a boolean (had an error); error an object with a
-// message; connect nothing (Node) or the socket itself (Espruino). After the first of error and close
-// (Node sends both) the link is gone: the other says nothing.
+// One listener for the socket's events, told apart by what they pass (one function, not four: each is
+// RAM on Espruino): data a string (when the events cannot take it directly); close a boolean (had an
+// error); error an object with a message; connect nothing (Node) or the socket itself (Espruino). After
+// the first of error and close (Node sends both) the link is gone: the other says nothing, and data
+// goes nowhere.
 function onSocket(this: any, x?: any) {
   var v = this.ev;
   if (!v) return;
@@ -33,7 +35,8 @@ export function socketTransport(mod: any, extra?: any): Transport {
     // Node: strings of byte chars both ways (writes too: Espruino sends a Uint8Array as text like
     // "65,0,255", so the core only ever writes binary strings), and no Nagle delay for small packets
     if (s.setEncoding) { s.setEncoding("latin1"); s.setDefaultEncoding("latin1"); s.setNoDelay(true); }
-    s.on("data", onSocket);
+    // the bytes straight into the client's decoder where its events allow it (LinkEvents.dd)
+    s.on("data", ev.dd ? ev.data : onSocket);
     s.on("error", onSocket);
     s.on("close", onSocket);
     return s;
