@@ -245,7 +245,9 @@ describe.skipIf(!builds.length || !hasMosquitto)("core bundle on real Espruino (
         console.log(`[core on Espruino ${build}] blocks (blocksize ${m.blocksize}, total ${m.total}) above the driver's own: require +${mem.afterRequire}, ` +
           `createClient +${mem.created}, connected and subscribed +${mem.connected}; with the loop's code +${defined}, after 90 round trips +${warm}, ` +
           `after 300 more +${after}; free ${m.free} (the control link's ~50 blocks included)`);
-        expect(after - warm).toBeLessThanOrEqual(2);
+        // a leak of one block a message would be 300; what is seen is 0-3 from run to run, with the
+        // socket's buffers and the timer at the moment of reading (the bench's growth over 2,000 is as small)
+        expect(after - warm).toBeLessThanOrEqual(3);
         clean(b, from);
       });
 
