@@ -69,6 +69,23 @@ async function launch(): Promise<{ ctx: BrowserContext; dir: string }> {
   return { ctx, dir };
 }
 
+/** The simulator started with `args`, a browser page (its errors into `pageErrors`) and an MQTT peer on
+ *  its broker; end() stops them all. */
+async function openSession(args: string[], pageErrors: string[]) {
+  const sim = await startSim(["--port", "0", "--mqtt-port", "0", "--ws-port", "0", ...args]);
+  const { ctx, dir } = await launch();
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  const peer = await connectAsync({ host: "127.0.0.1", port: sim.mqttPort!, reconnectPeriod: 0 });
+  const end = async () => {
+    await peer.endAsync(true);
+    await ctx.close();
+    rmSync(dir, { recursive: true, force: true });
+    await stopSim(sim);
+  };
+  return { sim, page, peer, end };
+}
+
 /** telemetry messages an MQTT peer sees */
 function telemetry(peer: MqttClient, topic: string) {
   const got: any[] = [];
@@ -102,25 +119,16 @@ async function until(page: Page, id: string, pred: (s: string | null) => boolean
 }
 
 describe.skipIf(!hasChromium)("npm start in a browser", () => {
-  let sim: Sim, ctx: BrowserContext, dir: string, page: Page, peer: MqttClient, tele: ReturnType<typeof telemetry>;
+  let sim: Sim, page: Page, peer: MqttClient, tele: ReturnType<typeof telemetry>, end: (() => Promise<void>) | undefined;
   const root = "mcu/sim-board", pageErrors: string[] = [];
 
   beforeAll(async () => {
-    sim = await startSim(["--port", "0", "--mqtt-port", "0", "--ws-port", "0"]);
-    ({ ctx, dir } = await launch());
-    page = await ctx.newPage();
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    peer = await connectAsync({ host: "127.0.0.1", port: sim.mqttPort!, reconnectPeriod: 0 });
+    ({ sim, page, peer, end } = await openSession([], pageErrors));
     tele = telemetry(peer, root + "/telemetry");
     await peer.subscribeAsync(root + "/#");
   }, 60000);
 
-  afterAll(async () => {
-    await peer?.endAsync(true);
-    await ctx?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    await stopSim(sim);
-  });
+  afterAll(async () => { await end?.(); });
 
   it("loads the page; telemetry appears within a few seconds", async () => {
     await page.goto(sim.url);
@@ -207,25 +215,16 @@ describe.skipIf(!hasChromium)("npm start in a browser", () => {
 // the time to its wake) and awake; it wakes on schedule and publishes once per wake; a command sent while
 // it sleeps is applied at its next wake.
 describe.skipIf(!hasChromium)("npm start with a sleeping board", () => {
-  let sim: Sim, ctx: BrowserContext, dir: string, page: Page, peer: MqttClient;
+  let sim: Sim, page: Page, peer: MqttClient, end: (() => Promise<void>) | undefined;
   const root = "mcu/sim-sleeper", at: number[] = [], pageErrors: string[] = [];
 
   beforeAll(async () => {
-    sim = await startSim(["--port", "0", "--mqtt-port", "0", "--ws-port", "0", "--config", "examples/sim-sleeper.json"]);
-    ({ ctx, dir } = await launch());
-    page = await ctx.newPage();
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    peer = await connectAsync({ host: "127.0.0.1", port: sim.mqttPort!, reconnectPeriod: 0 });
+    ({ sim, page, peer, end } = await openSession(["--config", "examples/sim-sleeper.json"], pageErrors));
     peer.on("message", (t) => { if (t === root + "/telemetry") at.push(Date.now()); });
     await peer.subscribeAsync(root + "/#", { qos: 1 });
   }, 60000);
 
-  afterAll(async () => {
-    await peer?.endAsync(true);
-    await ctx?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    await stopSim(sim);
-  });
+  afterAll(async () => { await end?.(); });
 
   it("the page marks it asleep, then awake at its wake; one telemetry per wake, 20 s apart; a command sent while it sleeps is applied at the wake", async () => {
     await page.goto(sim.url);
