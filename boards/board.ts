@@ -65,5 +65,27 @@ export interface Board {
    *  the saved program starts from scratch: `wake` is never called); Linux and the host emulate it (the
    *  firmware has stopped everything; `wake` is called after `ms`). Absent: no deep sleep. */
   sleep?(ms: number, wake: () => void): void;
+  /** over-the-air update (README "Updates over MQTT"): absent where the board has none */
+  ota?: Ota;
   log(msg: string): void;
+}
+
+/** What an update needs from a board: Espruino's Storage (the part the update uses: files of bytes,
+ *  written in pieces at offsets after a create with the total size), the slot the boot selector ran
+ *  (build/ota-image.mjs: 0/1, +2 rolled back, +4 on trial; -1: not started by the selector), and the
+ *  board's native hashes over a whole Storage file, each as a binary string. */
+export interface Ota {
+  fs: {
+    read(n: string, off?: number, len?: number): string | undefined;
+    readJSON(n: string, noExceptions: boolean): any;
+    write(n: string, d: string, off?: number, size?: number): boolean;
+    erase(n: string): void;
+    getStats(): { freeBytes: number; trashBytes: number };
+  };
+  s: number;
+  /** the hash of the tag (HMAC): "sha256", "sha1", or "" where the build has no crypto module */
+  hn: string;
+  hash(s: string): string;
+  /** the image digest: SHA-256 (binary) where the board has it, else E.CRC32 (a number) */
+  dg(s: string): string | number;
 }

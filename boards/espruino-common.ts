@@ -23,15 +23,17 @@ declare var setWatch: Esp<"setWatch", (f: (e: any) => any, pin: any, o: any) => 
 declare var clearWatch: Esp<"clearWatch", (id: any) => void>;
 declare var getTime: Esp<"getTime", () => number>;
 // not in @types/espruino 1.95
-declare var E: Esp<"E", {}> & { reboot(): void; getTemperature?(): number; defrag?(): void };
+declare var E: Esp<"E", {}> & { reboot(): void; getTemperature?(): number; defrag?(): void; toString(x: any): string; CRC32(s: string): number };
 declare var OneWire: new (pin: any) => any;
 declare var process: { memory(): { free: number; blocksize?: number } };
 declare var console: { log(m: any): void };
+// left by the boot selector of an updatable device (build/ota-image.mjs)
+declare var MQS: number;
 
 // Build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there). A custom
 // sensor driver (__CUSTOM__) may use any board part, so it keeps them all.
 declare const __STORE__: boolean, __TEMPERATURE__: boolean, __DS18B20__: boolean, __CUSTOM__: boolean, __FOREVER__: boolean,
-  __PULL__: boolean, __PWM__: boolean, __TLS__: boolean, __SLEEP__: boolean;
+  __PULL__: boolean, __PWM__: boolean, __TLS__: boolean, __SLEEP__: boolean, __OTA__: boolean;
 
 var t0 = getTime();
 
@@ -133,6 +135,13 @@ function onewire(p: any) { return new OneWire(p); }
 var TLS_DEFRAG = { connect: function (o: any, cb: any) { if (E.defrag) E.defrag(); return __REQUIRE__("tls").connect(o, cb); } };
 function tls(o: any) { return socketTransport(TLS_DEFRAG, o); }
 
+// Updates: Espruino's Storage as it is, its crypto's SHA-256 (ESP32, Linux) or SHA-1 (the ESP8266 has no
+// other) for the tag, and SHA-256 or E.CRC32 for the digest; each over a whole Storage file, read from
+// flash in place (no copy in RAM)
+// (some builds have no crypto module: the ESP8266 512 KB and ESP32 IDF4 builds; the update then refuses
+// a signed image, it cannot check its tag)
+function sha(s: string) { var c = __REQUIRE__("crypto"); return E.toString(c.SHA256 ? c.SHA256(s) : c.SHA1(s)); }
+
 /** The parts that differ between Espruino boards: the network, the id, the RSSI (none: not known), the
  *  deep sleep (Board.sleep). */
 export interface Link { net: Network; id(): string; rssi?(): number | null; sleep?(ms: number, wake: () => void): void }
@@ -159,5 +168,10 @@ export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
   if (typeof __DS18B20__ == "undefined" || __DS18B20__ || __CUSTOM__) b.onewire = onewire;
   if (withTls && (typeof __TLS__ == "undefined" || __TLS__)) b.tls = tls;
   if (typeof __SLEEP__ == "undefined" || __SLEEP__) b.sleep = w.sleep;
+  if (typeof __OTA__ == "undefined" || __OTA__) {
+    var h: any;
+    try { h = __REQUIRE__("crypto"); } catch (e) { }
+    b.ota = { fs: __REQUIRE__("Storage"), s: typeof MQS == "number" ? MQS : -1, hn: h ? (h.SHA256 ? "sha256" : "sha1") : "", hash: sha, dg: h && h.SHA256 ? sha : E.CRC32 };
+  }
   return b;
 }

@@ -17,15 +17,18 @@ export const EXAMPLE_SECRETS = join(ROOT, "examples/secrets.example.json");
  *  material is compiled in as DER bytes (a binary string), not PEM: Espruino's mbedtls is built without
  *  a PEM parser and refuses PEM ("mbedtls_x509_crt_parse of 'ca': Invalid format"). */
 const BOARDS = {
-  esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true, sleep: 4294 },
-  esp32: { wifi: true, tls: true, der: true, temperature: true, onewire: true, dht: true, sleep: 2147 },
-  "espruino-linux": { tls: true, der: true, temperature: false, onewire: true, dht: true, sleep: 86400 },
+  esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true, sleep: 4294, ota: "sha1" },
+  esp32: { wifi: true, tls: true, der: true, temperature: true, onewire: true, dht: true, sleep: 2147, ota: "sha256" },
+  "espruino-linux": { tls: true, der: true, temperature: false, onewire: true, dht: true, sleep: 86400, ota: "sha256" },
   iotjs: { tls: false, temperature: false, onewire: false, dht: false },
   host: { tls: true, temperature: true, onewire: false, dht: false, sleep: 86400 },
 };
 /** `sleep` above: the longest deep sleep in seconds (esp8266: ESP8266.deepSleep takes a uint32 of
  *  microseconds, 71 min; esp32: ESP32.deepSleep takes an int, 35 min; Linux and host: an emulated sleep).
- *  A board without it has no deep sleep: a config with "sleep" fails its build. */
+ *  A board without it has no deep sleep: a config with "sleep" fails its build.
+ *  `ota`: updates over MQTT (Espruino's Storage and boot selector), with the hash the board's crypto
+ *  module has for the tag (HMAC): SHA-256, or SHA-1 on the ESP8266 (whose digest is then E.CRC32);
+ *  the device finds out at run time (some builds have no crypto at all). */
 /** battery mode: readings kept in Storage while the broker cannot be reached (one small file each) */
 export const SLEEP_KEEP = 16;
 
@@ -48,13 +51,15 @@ const ACTUATOR_KEYS = {
   pwm: { name: "name", type: "string", pin: "pin", label: "string", icon: "string", invert: "boolean", init: "number", max: [1, 100], freq: "number", component: ["light", "number"] },
 };
 const TOP = { id: "id", name: "string", wifi: "object", broker: "object", base: "topic", interval: "number", poll: "number",
-  restore: ["retained", "storage", "none"], homeassistant: "ha", sensors: "array", actuators: "array", sleep: "number", awake_max: "number" };
+  restore: ["retained", "storage", "none"], homeassistant: "ha", sensors: "array", actuators: "array", sleep: "number", awake_max: "number", ota: "ota" };
 const BROKER = { host: "string", hosts: "array", port: "integer", tls: "boolean", websocket: "string", username: "string", keepalive: "integer", queue: "object" };
-const SECRETS = { wifi: { password: 1 }, broker: { password: 1, ca: 1, cert: 1, key: 1 } };
+const SECRETS = { wifi: { password: 1 }, broker: { password: 1, ca: 1, cert: 1, key: 1 }, ota: { key: 1 } };
 /** a pin of null for the board being built: the sensor/actuator is left out of that build */
 const SKIP = {};
 /** telemetry keys the firmware adds itself */
 const DIAG = ["uptime", "mem", "rssi", "reconnects"];
+/** updates: the seconds a new image has to come online and confirm (the boot selector's default) */
+export const OTA_DEADLINE = 60;
 
 export class ConfigError extends Error {
   constructor(errors, file) {
@@ -117,6 +122,7 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
         return typeof v === "string" && v || Number.isInteger(v) && v >= 0 ? v : bad(key, "must be a pin name (\"D5\"), a number, or an object of them by board");
       }
       case "ha": return typeof v === "boolean" || isObj(v) ? v : bad(key, "must be true, false or { prefix, diagnostics }");
+      case "ota": return typeof v === "boolean" || isObj(v) ? v : bad(key, "must be true, false or { deadline }");
     }
     return v;
   }
@@ -151,7 +157,7 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
   function unique(key, n) {
     if (n == null) return;
     if (names[n]) bad(key, `duplicate name ${JSON.stringify(n)} (also ${names[n]})`);
-    else if (DIAG.includes(n) || n === "telemetry") bad(key, `${JSON.stringify(n)} is reserved (the firmware uses it)`);
+    else if (DIAG.includes(n) || n === "telemetry" || n === "ota") bad(key, `${JSON.stringify(n)} is reserved (the firmware uses it)`);
     names[n] = key;
   }
   function forbidSecret(key, o, k) {
@@ -339,6 +345,19 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     if (top.restore == null) out.restore = "storage";
   } else if (top.awake_max != null) bad("awake_max", "needs \"sleep\" (it limits the time awake in battery mode)");
 
+  // updates over MQTT (README "Updates over MQTT"): the key from secrets signs every image (HMAC)
+  let otaDeadline = 0;
+  if (top.ota) {
+    const o = isObj(top.ota) ? keys("ota.", top.ota, { deadline: "number" }) : {}, k = sec.ota && sec.ota.key;
+    otaDeadline = o.deadline != null ? o.deadline : OTA_DEADLINE;
+    if (!caps.ota) bad("ota", `board ${board} cannot be updated over MQTT (esp32, esp8266 and espruino-linux can: Espruino's Storage holds the images)`);
+    else if (top.sleep != null) bad("ota", "cannot work with sleep: a sleeping device is awake for seconds, an update takes minutes");
+    if (otaDeadline < 10 || otaDeadline > 600) bad("ota.deadline", "must be 10..600 seconds");
+    if (!k) bad("secrets.ota.key", "is required with \"ota\": every image is signed with it, and the device takes no other (16..64 characters)");
+    else if (k.length < 16 || Buffer.byteLength(k) > 64) bad("secrets.ota.key", "must be 16..64 characters (at most 64 bytes of UTF-8)");
+    out.ota = k ? { k: Buffer.from(k, "utf8").toString("latin1") } : {};
+  } else if (sec.ota && sec.ota.key) bad("secrets.ota.key", "is set but the config has no \"ota\"");
+
   // timing: seconds in the file, ms in the firmware (a sleeper: one reading per wake)
   const interval = top.sleep != null ? top.sleep : top.interval != null ? top.interval : 60;
   if (interval < 1) bad("interval", "must be at least 1 second");
@@ -372,6 +391,8 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
   if (errs.length) throw new ConfigError(errs);
   // not enumerable: never compiled into the bundle
   Object.defineProperty(out, "warnings", { value: warns });
+  // the boot selector's deadline (ms) and the hash of the tag: for the flash and update commands
+  if (out.ota) Object.defineProperty(out, "otaInfo", { value: { deadline: otaDeadline * 1000, hash: caps.ota, digest: caps.ota === "sha256" ? "sha256" : "crc32" } });
   return out;
 }
 
@@ -420,7 +441,7 @@ export function firmwareDefines(board, opts = {}) {
   // the version is only for Home Assistant, restore is a define so the unused mode folds away)
   const cfg = Object.assign({}, c);
   for (const k of ["id", "name"]) if (!cfg[k]) delete cfg[k];
-  if (!cfg.ha) delete cfg.sw;
+  if (!cfg.ha && !cfg.ota) delete cfg.sw;
   delete cfg.restore;
   return {
     __CONFIG__: cfg, __RESTORE__: c.restore, __FOREVER__: true,
@@ -434,7 +455,7 @@ export function firmwareDefines(board, opts = {}) {
     // board parts only some configs use
     __PULL__: c.sensors.some((s) => s.pull),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
-    __HA__: !!c.ha, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage" || !!c.sleep,
+    __HA__: !!c.ha, __OTA__: !!c.ota, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage" || !!c.sleep,
     // battery mode (left out without "sleep"): the board's longest sleep (ms), how many readings are kept
     // while offline, and a tag of this build's config: the discovery is announced again when it changes
     __SLEEP__: !!c.sleep, __SLEEPMAX__: c.sleep ? (BOARDS[board] || { sleep: 86400 }).sleep * 1000 : 0, __KEEP__: SLEEP_KEEP,

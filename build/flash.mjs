@@ -6,11 +6,13 @@
 // device.json in the working directory or the project root, else the example; then runs the `espruino` CLI with an offline board
 // description (build/espruino/*.json) so it never tries to download board data or modules.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { ROOT, DIST, buildAll } from "./build.mjs";
+import { loadConfig } from "./config.mjs";
+import { flashFiles } from "./ota-image.mjs";
 
 /** boards the espruino CLI can flash, and the board description each one uses */
 export const FLASHABLE = { esp32: "ESP32.json", esp8266: "ESP8266_4MB.json", "espruino-linux": "LINUX.json" };
@@ -33,9 +35,11 @@ export function parseFlashArgs(argv) {
   return a;
 }
 
-/** The espruino CLI arguments for a flash (exported for the test). */
-export function cliArgs(a, file) {
+/** The espruino CLI arguments for a flash (exported for the test). `data`: more Storage files, name ->
+ *  a file on disk (an updatable device's slot 0: its image and record, build/ota-image.mjs). */
+export function cliArgs(a, file, data = {}) {
   const args = ["--no-ble", "--board", join(ROOT, "build/espruino", FLASHABLE[a.board]), "-b", String(a.baud)];
+  for (const n in data) args.push("--storage", n + ":" + data[n]);
   // save: the code goes to Storage file .bootcde, which Espruino runs from flash at every boot (the
   // CLI's save-on-send; unlike SAVE_ON_SEND=1 this form is also honoured by -o for the dry run)
   if (a.save) args.push("--storage", ".bootcde:-");
@@ -55,8 +59,22 @@ export async function flash(a) {
   const cfg = flashConfig(a);
   if (!a.dryRun) console.log(`building ${a.board} from ${cfg || "the example config (no --config, no device.json)"}`);
   await buildAll({ boards: [a.board], config: { file: cfg }, quiet: true });
+  // an updatable device (README "Updates over MQTT"), saved: the boot selector is .bootcde, the firmware
+  // goes to slot 0 with its record and confirmation
+  const c = loadConfig(a.board, { file: cfg || undefined });
+  let run = file, data = {};
+  if (c.ota && a.save) {
+    const image = readFileSync(file, "latin1"), dir = join(DIST, "flash-" + a.board);
+    const files = flashFiles(image, { key: c.ota.k && Buffer.from(c.ota.k, "latin1").toString("utf8"), version: c.sw, alg: a.board === "esp8266" ? "crc32" : "sha256", deadlineMs: c.otaInfo.deadline });
+    mkdirSync(dir, { recursive: true });
+    for (const n in files) {
+      writeFileSync(join(dir, n), files[n], "latin1");
+      if (n !== ".bootcde") data[n] = join(dir, n);
+    }
+    run = join(dir, ".bootcde");
+  } else if (c.ota && !a.dryRun) console.log("note: without --save the device cannot be updated over MQTT (the boot selector and slot 0 are written by --save)");
   const cli = join(ROOT, "node_modules/espruino/bin/espruino-cli.js");
-  const r = spawnSync(process.execPath, [cli, ...cliArgs(a, file)], { stdio: a.dryRun ? "pipe" : "inherit", encoding: "utf8" });
+  const r = spawnSync(process.execPath, [cli, ...cliArgs(a, run, data)], { stdio: a.dryRun ? "pipe" : "inherit", encoding: "utf8" });
   if (r.status !== 0) throw new Error(`espruino CLI failed (exit ${r.status})${r.stderr ? ": " + r.stderr.trim().split("\n").pop() : ""}`);
   return r;
 }

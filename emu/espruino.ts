@@ -86,6 +86,9 @@
 // Deep sleep (esp8266: require("ESP8266").deepSleep(us), esp32: ESP32.deepSleep(us)): recorded in
 //   emu.sleeps and the emulation halts as for a reboot (see onSleep); the host plays the RTC and boots a
 //   new emulation with the same `storage` (and fakeTime start) to wake it.
+// Updates (build/ota-image.mjs): E.CRC32, require("crypto").SHA1 (every board) and .SHA256 (not esp8266,
+//   whose build has SHA-1 only), each returning what Espruino returns; option onStorage cuts the power
+//   in the middle of a Storage write (emu.powerCut).
 // E: toString, toUint8Array, toArrayBuffer, getSizeOf (approximate blocks), reboot (recorded; the
 //   emulation halts: timers, watches, sockets stop; see onReboot), getTemperature (emu.temperature), hwRand,
 //   getErrorFlags, enableWatchdog/kickWatchdog (recorded), on("init"). Globals: getTime() (seconds, float),
@@ -114,10 +117,14 @@ import type { QuickJSContext, QuickJSHandle, QuickJSRuntime } from "quickjs-emsc
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { readFileSync } from "node:fs";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { ALLOC_EXPORTS, allocCountingWasm } from "./wasm-alloc";
 
 export type BoardName = "espruino-linux" | "esp32" | "esp8266";
+
+// CRC-32 as Espruino's E.CRC32 (unsigned)
+const CRC_T = new Int32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
+function crc32(b: Buffer) { let c = -1; for (const x of b) c = CRC_T[(c ^ x) & 255] ^ (c >>> 8); return (c ^ -1) >>> 0; }
 
 export interface EspruinoOptions {
   /** default "espruino-linux" */
@@ -136,6 +143,13 @@ export interface EspruinoOptions {
   wifi?: { ssid?: string; password?: string; connected?: boolean; ip?: string; rssi?: number; connectDelayMs?: number };
   /** initial Storage files (binary strings) */
   storage?: Record<string, string> | Map<string, string>;
+  /** the size of Storage in bytes (default 1 MB; a 1 MB ESP8266 has 16 KB): files take their length +
+   *  32 bytes of header each */
+  storageBytes?: number;
+  /** called before each Storage write or erase (op "w" / "e", the file, the write's offset or -1 for a
+   *  whole file, its bytes): return a number to cut the power there, after that many of its bytes
+   *  reached the flash (0: none); the emulation halts as for a reboot (onReboot is not called) */
+  onStorage?: (op: string, name: string, off: number, data: string | null) => number | void;
   /** largest "data" event: Espruino reads a socket in chunks of 536 bytes (net->chunkSize) */
   chunkSize?: number;
   /** espruino-linux require("fs") files; directories are implied by the paths */
@@ -585,6 +599,7 @@ function sizeOf(v, depth, seen) {
 }
 E.getSizeOf = function (v, depth) { return sizeOf(v, depth === undefined ? 64 : depth, []); };
 E.reboot = function () { H.reboot(); throw REBOOT; };
+E.CRC32 = function (d) { return H.crc(typeof d == "string" ? d : E.toString(d)); };
 E.getTemperature = function () { return H.temp(); };
 E.hwRand = function () { return (Math.random() * 4294967296) | 0; };
 E.getErrorFlags = function () { return []; };
@@ -653,7 +668,12 @@ G.Date = EDate;
 var mcache = {}, mfact = {};
 var builtin = {
   net: function () { return { connect: function (o, cb) { return connect("net", o, cb); }, createServer: function () { throw new Error("net.createServer is not emulated"); } }; },
-  Storage: function () { return Storage; }
+  Storage: function () { return Storage; },
+  crypto: function () {
+    var c = { SHA1: function (d) { return H.hash("sha1", typeof d == "string" ? d : E.toString(d)); } };
+    if (board != "esp8266") c.SHA256 = function (d) { return H.hash("sha256", typeof d == "string" ? d : E.toString(d)); };
+    return c;
+  }
 };
 if (board != "esp8266") builtin.tls = function () { return { connect: function (o, cb) { return connect("tls", o, cb); } }; };
 if (board != "espruino-linux") builtin.Wifi = function () { return Wifi; };
@@ -698,11 +718,13 @@ var Storage = {
   readArrayBuffer: function (n) { return H.st("r", fname(n), undefined, 0, -1); },
   write: function (n, d, off, size) {
     var s = typeof d == "string" ? d : E.toString(d);
-    if (!H.st("w", fname(n), strToBuf(s, "Storage.write"), off === undefined ? -1 : off | 0, size === undefined ? -1 : size | 0)) throw new Error("Not enough free space in Storage for " + n);
+      var r = H.st("w", fname(n), strToBuf(s, "Storage.write"), off === undefined ? -1 : off | 0, size === undefined ? -1 : size | 0);
+    if (r === 2) throw REBOOT;
+    if (!r) throw new Error("Not enough free space in Storage for " + n);
     return true;
   },
   writeJSON: function (n, v) { return Storage.write(n, JSON.stringify(v)); },
-  erase: function (n) { H.st("e", fname(n), undefined, 0, 0); },
+  erase: function (n) { if (H.st("e", fname(n), undefined, 0, 0) === 2) throw REBOOT; },
   eraseAll: function () { H.st("x", "", undefined, 0, 0); },
   list: function (re) {
     var l = JSON.parse(H.st("l", "", undefined, 0, 0)), r = [], i;
@@ -956,6 +978,10 @@ export interface Espruino {
   readonly runtime: QuickJSRuntime;
   readonly pins: PinTable;
   readonly storage: Map<string, string>;
+  /** Storage's size in bytes (option storageBytes) */
+  readonly storageTotal: number;
+  /** the power was cut during a Storage write or erase (option onStorage): the emulation halted */
+  readonly powerCut: boolean;
   readonly wifi: { state: WifiState; drop(reason?: string): void; restore(): void };
   /** every console line of the VM (console.log, print, "Uncaught ...") */
   readonly console: string[];
@@ -1012,6 +1038,8 @@ class EspruinoEmu implements Espruino {
   runtime!: QuickJSRuntime;
   readonly pins: PinTable;
   readonly storage: Map<string, string>;
+  readonly storageTotal: number;
+  powerCut = false;
   readonly console: string[] = [];
   readonly uncaught: string[] = [];
   readonly warnings: string[] = [];
@@ -1059,6 +1087,7 @@ class EspruinoEmu implements Espruino {
     this.pins = new PinTable(this, boardPins(this.board));
     this.adc = adcPins(this.board);
     this.storage = o.storage instanceof Map ? o.storage : new Map(Object.entries(o.storage || {}));
+    this.storageTotal = o.storageBytes || 1 << 20;
     this.temperature = o.temperature == null ? 25 : o.temperature;
     this.echo = typeof o.console === "function" ? o.console : o.console ? (l: string) => console.log("[espruino] " + l) : null;
     const mac = o.mac || DEFAULT_MAC[this.board];
@@ -1150,6 +1179,8 @@ class EspruinoEmu implements Espruino {
     });
     fn("wifi", (op, arg) => vm.newString(this.wifiOp(str(op), str(arg))));
     fn("reboot", () => { this.reboot(); });
+    fn("hash", (alg, d) => ab(createHash(str(alg)).update(Buffer.from(str(d), "latin1")).digest()));
+    fn("crc", (d) => vm.newNumber(crc32(Buffer.from(str(d), "latin1"))));
     fn("sleep", (us) => { this.deepSleep(num(us) / 1000); });
     fn("temp", () => vm.newNumber(this.temperature));
 
@@ -1546,6 +1577,16 @@ class EspruinoEmu implements Espruino {
 
   // ---- Storage and fs ----
   private storageOp(op: string, n: string, data: Buffer | null, off: number, size: number): any {
+    // a power cut in the middle of this write or erase: what reached the flash stays, then it halts
+    if ((op === "w" || op === "e") && this.o.onStorage) {
+      const cut = this.o.onStorage(op, n, op === "w" ? off : -1, data ? data.toString("latin1") : null);
+      if (typeof cut === "number") {
+        if (op === "w" && cut > 0) this.storageOp("w", n, data!.subarray(0, cut), off, off === 0 ? size : -1);
+        this.powerCut = true;
+        this.halt();
+        return 2;
+      }
+    }
     switch (op) {
       case "r": {
         const f = this.storage.get(n);
@@ -1555,6 +1596,7 @@ class EspruinoEmu implements Espruino {
       }
       case "w": {
         const d = data!.toString("latin1");
+        if (this.storageBytes() - (this.storage.has(n) ? this.storage.get(n)!.length + 32 : 0) + 32 + n.length + Math.max(d.length, off < 0 ? 0 : off + d.length, size) > this.storageTotal) return false;
         if (off < 0) { this.storage.set(n, d); return true; }
         let f = this.storage.get(n);
         if (f === undefined || (size >= 0 && off === 0)) f = "\xff".repeat(Math.max(size, 0));
@@ -1565,8 +1607,8 @@ class EspruinoEmu implements Espruino {
       case "e": this.storage.delete(n); return undefined;
       case "x": this.storage.clear(); return undefined;
       case "l": return JSON.stringify([...this.storage.keys()]);
-      case "f": return Math.max(0, 1 << 20 - this.storageBytes());
-      case "s": return JSON.stringify({ totalBytes: 1 << 20, freeBytes: (1 << 20) - this.storageBytes(), fileBytes: this.storageBytes(), fileCount: this.storage.size, trashBytes: 0, trashCount: 0 });
+      case "f": return Math.max(0, this.storageTotal - this.storageBytes());
+      case "s": return JSON.stringify({ totalBytes: this.storageTotal, freeBytes: this.storageTotal - this.storageBytes(), fileBytes: this.storageBytes(), fileCount: this.storage.size, trashBytes: 0, trashCount: 0 });
     }
     return undefined;
   }

@@ -86,6 +86,9 @@ export interface Config {
   /** Home Assistant discovery; absent = off. The entities as data (build/config.mjs), or as a function
    *  returning entity i or null past the last (the device build's code: nothing held in RAM) */
   ha?: { prefix: string; entities?: Entity[]; entity?(i: number): Entity | null };
+  /** updates over MQTT (README "Updates over MQTT"); absent = off. k: the update key (its bytes as a
+   *  binary string; absent where the board cannot check a tag) */
+  ota?: { k?: string };
   sensors: SensorConfig[];
   actuators: ActuatorConfig[];
 }

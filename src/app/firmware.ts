@@ -27,6 +27,7 @@ import { wsTransport } from "../net/ws";
 import { Actuator, drive, parse } from "./actuators";
 import { entity } from "./discovery";
 import { Telemetry } from "./telemetry";
+import { otaCmd, otaData, otaOn } from "./ota";
 import type { Reading } from "./sensors";
 
 // build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there)
@@ -34,6 +35,8 @@ declare const __WS__: boolean, __HA__: boolean, __STORE__: boolean, __TLS__: boo
 // battery mode: compiled in with "sleep"; the board's longest sleep (ms); readings kept while offline; the
 // announce's tag (the discovery is sent again when it changes)
 declare const __SLEEP__: boolean, __SLEEPMAX__: number, __KEEP__: number, __TAG__: string;
+// updates over MQTT (src/app/ota.ts): compiled in with "ota"
+declare const __OTA__: boolean;
 
 export interface Firmware {
   /** the device id in use (config id, or the board's) */
@@ -64,6 +67,8 @@ interface State extends Firmware {
   // ms at this boot, first kept reading, kept readings]; publications awaiting PUBACK; the reading to
   // send (and when it was taken), the one in flight; a kept reading in flight; this wake's telemetry was
   // acknowledged; the awake_max and window timers; their callback (also the PUBACK callback); the wake
+  /** the update under way (src/app/ota.ts), 0: none */
+  u: any;
   t0: number; ss: any[]; pk: number; pd: any; pt: number; pf: any; sr: number; ok: number; hz: any; wt: any;
   zf: (e?: any) => void; wk: () => void;
   go(): void;
@@ -177,6 +182,7 @@ Fw.prototype = {
       return;
     }
     f.client.publish(f.base + "status", "online", { retain: true });
+    if ((typeof __OTA__ == "undefined" || __OTA__) && f.c.ota && f.b.ota) otaOn(f);
     // restore: the broker answers SUBSCRIBE with the retained states, then the UNSUBSCRIBE: done, announce
     if (f.rs == 1) {
       f.rs = 2;
@@ -209,6 +215,11 @@ Fw.prototype = {
     t = t.substr(f.base.length);
     n = t.substr(t.indexOf("/") + 1); // the name
     for (; i < f.actuators.length && !a; i++) if (f.actuators[i].c.name == n) a = f.actuators[i];
+    // an update: its control, and its chunks (bytes: not UTF-8)
+    if ((typeof __OTA__ == "undefined" || __OTA__) && f.c.ota && b.ota) {
+      if (t == "cmd/ota") return otaCmd(f, p);
+      if (!t.indexOf("ota/")) return otaData(f, +n, p);
+    }
     if (!t.indexOf("cmd/")) {
       p = decodeUtf8(p);
       if (n == "telemetry") return f.tl && f.tl.now(1);
