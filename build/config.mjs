@@ -356,7 +356,7 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
     if (!k) bad("secrets.ota.key", "is required with \"ota\": every image is signed with it, and the device takes no other (16..64 characters)");
     else if (k.length < 16 || Buffer.byteLength(k) > 64) bad("secrets.ota.key", "must be 16..64 characters (at most 64 bytes of UTF-8)");
     out.ota = k ? { k: Buffer.from(k, "utf8").toString("latin1") } : {};
-  } else if (sec.ota && sec.ota.key) bad("secrets.ota.key", "is set but the config has no \"ota\"");
+  } else if (cfg.ota == null && sec.ota && sec.ota.key) bad("secrets.ota.key", "is set but the config has no \"ota\"");
 
   // timing: seconds in the file, ms in the firmware (a sleeper: one reading per wake)
   const interval = top.sleep != null ? top.sleep : top.interval != null ? top.interval : 60;

@@ -9,7 +9,7 @@ import { connectAsync, MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { OtaDevice } from "../helpers/ota-device";
 // @ts-ignore: build scripts are plain ESM
-import { buildImage, runOta } from "../../build/ota.mjs";
+import { buildImage, parseOtaArgs, runOta } from "../../build/ota.mjs";
 // @ts-ignore
 import { flashFiles, digest, tag, CHUNK } from "../../build/ota-image.mjs";
 
@@ -18,6 +18,18 @@ const until = async (pred: () => boolean, ms: number, what: string) => {
   const t0 = Date.now();
   while (!pred()) { if (Date.now() - t0 > ms) throw new Error("timed out: " + what); await new Promise((r) => setTimeout(r, 20)); }
 };
+
+describe("npm run ota: arguments", () => {
+  it("needs a config, a broker, and one of --device / --all", () => {
+    expect(() => parseOtaArgs(["--broker", "mqtt://h"])).toThrow(/--config is required/);
+    expect(() => parseOtaArgs(["--config", "d.json", "--device", "x"])).toThrow(/--broker is required/);
+    expect(() => parseOtaArgs(["--config", "d.json", "--broker", "mqtt://h"])).toThrow(/give --device ID or --all/);
+    expect(() => parseOtaArgs(["--config", "d.json", "--broker", "mqtt://h", "--device", "a", "--all"])).toThrow(/give --device ID or --all/);
+    expect(() => parseOtaArgs(["--config", "d.json", "--broker", "mqtt://h", "--all", "--force"])).toThrow(/unknown argument --force/);
+    expect(parseOtaArgs(["--config", "d.json", "--broker", "mqtt://h", "--all", "--dry-run", "--version", "2.1.0"]))
+      .toMatchObject({ config: "d.json", broker: "mqtt://h", all: true, dryRun: true, version: "2.1.0", device: null });
+  });
+});
 
 describe.skipIf(!hasMosquitto)("updates over MQTT: the built firmware in the emulation, through Mosquitto", () => {
   let broker: Mosquitto, dir: string, cfgFile: string, secFile: string, v1: string, obs: MqttClient;
@@ -95,7 +107,25 @@ describe.skipIf(!hasMosquitto)("updates over MQTT: the built firmware in the emu
     expect(errors).toEqual([]);
   }, 90000);
 
-  it("a new image that throws at boot is rolled back; so is one that never comes online", async () => {
+  it("--all finds the devices online under the base; --dry-run builds and asks, sends nothing; progress lines and verdicts", async () => {
+    const d = await flashed();
+    const lines: string[] = [];
+    const r = await runOta(opts({ device: null, all: true, dryRun: true, version: "2.5.0", log: (l: string) => lines.push(l) }));
+    const mine = r.find((x: any) => x.id === ID)!;
+    expect(mine.verdict).toMatch(/^would update from 1\.0\.0 to 2\.5\.0: \d+ B for espruino-linux in \d+ chunks \(dry run: nothing sent\)/);
+    expect(answers.map((a) => a.s)).toEqual(["online", "idle"]);
+    expect(d.storage.has("mq.f1")).toBe(false);
+    // the real thing: one progress line per step with bytes, rate and state, then the verdict
+    lines.length = 0;
+    const u = await runOta(opts({ device: null, all: true, version: "2.5.0", log: (l: string) => lines.push(l) }));
+    expect(u.find((x: any) => x.id === ID)!.verdict).toMatch(/^updated to version 2\.5\.0/);
+    const mineLines = lines.filter((l) => l.startsWith(ID + ": "));
+    expect(mineLines[0]).toMatch(/: 0\/\d+ B updating 1\.0\.0 -> 2\.5\.0$/);
+    expect(mineLines.some((l) => / \d+\/\d+ B [\d.]+ KB\/s sending$/.test(l))).toBe(true);
+    expect(mineLines[mineLines.length - 1]).toMatch(/: updated to version 2\.5\.0 \(sha256 [0-9a-f]{8}\)$/);
+  }, 90000);
+
+  it("a new image that never comes online is rolled back at the deadline; the failed record is dropped", async () => {
     const d = await flashed();
     // an image whose config points at a broker that is not there: it runs, but never comes online
     writeFileSync(cfgFile, config({ broker: { host: "127.0.0.1", port: 1, keepalive: 10 } }));

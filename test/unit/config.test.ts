@@ -386,3 +386,44 @@ describe("config: battery mode (sleep, awake_max)", () => {
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
+
+describe("config: updates over MQTT (ota)", () => {
+  const KEY = { ota: { key: "0123456789abcdef" } };
+  it("compiles in the key's bytes and keeps the deadline (default 60 s) for the flash and update commands", () => {
+    const c = validateConfig({ ...base(), ota: true }, "esp8266", { ota: { key: "schlüssel-0123456789" } });
+    expect(c.ota).toEqual({ k: Buffer.from("schlüssel-0123456789", "utf8").toString("latin1") });
+    expect(c.otaInfo).toMatchObject({ deadline: 60000, hash: "sha1", digest: "crc32" });
+    expect(Object.keys(c)).not.toContain("otaInfo");
+    const e = validateConfig({ ...base(), ota: { deadline: 20 } }, "esp32", KEY);
+    expect(e.otaInfo).toMatchObject({ deadline: 20000, hash: "sha256", digest: "sha256" });
+    expect(validateConfig(base(), "esp32", {}).ota).toBeUndefined();
+  });
+
+  it("each problem named, never the key: no key, a short or long key, a key without ota, boards without, sleep, the deadline", () => {
+    expect(problems({ ...base(), ota: true }, "esp8266", {})).toEqual([expect.stringMatching(/^secrets\.ota\.key: is required/)]);
+    const p = problems({ ...base(), ota: true }, "esp8266", { ota: { key: "short-secret" } });
+    expect(p).toEqual([expect.stringMatching(/^secrets\.ota\.key: must be 16\.\.64 characters/)]);
+    expect(p.join()).not.toContain("short-secret");
+    expect(problems({ ...base(), ota: true }, "esp8266", { ota: { key: "x".repeat(65) } })).toEqual([expect.stringMatching(/^secrets\.ota\.key: must be 16\.\.64/)]);
+    expect(problems(base(), "esp8266", KEY)).toEqual([expect.stringMatching(/^secrets\.ota\.key: is set but the config has no "ota"/)]);
+    expect(problems({ ...base(), ota: true }, "iotjs", KEY)).toEqual([expect.stringMatching(/^ota: board iotjs cannot be updated over MQTT/)]);
+    expect(problems({ ...base(), ota: true }, "host", KEY)).toEqual([expect.stringMatching(/^ota: board host cannot/)]);
+    expect(problems({ ...base(), ota: true, sleep: 300 }, "esp8266", KEY)).toEqual([expect.stringMatching(/^ota: cannot work with sleep/)]);
+    expect(problems({ ...base(), ota: { deadline: 5 } }, "esp32", KEY)).toEqual(["ota.deadline: must be 10..600 seconds"]);
+    expect(problems({ ...base(), ota: { wait: 5 } }, "esp32", KEY)).toEqual([expect.stringMatching(/^ota\.wait: unknown key/)]);
+    expect(problems({ ...base(), ota: 1 }, "esp32", KEY)).toEqual(["ota: must be true, false or { deadline }"]);
+    expect(problems({ ...base(), actuators: [{ name: "ota", type: "digital", pin: "D5" }] }, "esp8266")).toEqual([expect.stringMatching(/^actuators\[0\]\.name: "ota" is reserved/)]);
+  });
+
+  it("firmwareDefines: the update code only with ota, the version kept for it", () => {
+    expect(firmwareDefines("esp8266", {}).__OTA__).toBe(false);
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cfg-"));
+    try {
+      writeFileSync(join(dir, "device.json"), JSON.stringify({ ...base(), ota: true, homeassistant: false }));
+      writeFileSync(join(dir, "secrets.json"), JSON.stringify(KEY));
+      const d = firmwareDefines("esp32", { file: join(dir, "device.json") });
+      expect(d.__OTA__).toBe(true);
+      expect(d.__CONFIG__.sw).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});

@@ -1,12 +1,16 @@
 // npm run flash, offline: the espruino CLI's -n -o mode writes what it would send to a board.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-ignore: build scripts are plain ESM
 import { cliArgs, flash, flashConfig, parseFlashArgs } from "../../build/flash.mjs";
 // @ts-ignore
-import { DIST } from "../../build/build.mjs";
+import { DIST, buildAll } from "../../build/build.mjs";
+// @ts-ignore
+import { checkCode } from "../../build/gate.mjs";
+// @ts-ignore
+import { digest, header } from "../../build/ota-image.mjs";
 
 describe("flash arguments", () => {
   it("needs a known, flashable board and a port", () => {
@@ -76,5 +80,38 @@ describe("flash dry run through the espruino CLI", () => {
     new Function("require", "load", sent)((m: string) => (m === "Storage" ? Storage : null), (f: string) => loaded.push(f));
     expect(files[".bootcde"]).toBe(bundle);
     expect(loaded).toEqual([".bootcde"]);
+  }, 60000);
+
+  it("with \"ota\" and --save: the boot selector as .bootcde, the firmware in slot 0 with its record and confirmation", async () => {
+    const cfg = join(dir, "ota");
+    mkdirSync(cfg);
+    writeFileSync(join(cfg, "device.json"), JSON.stringify({ broker: { host: "10.0.0.2" }, ota: { deadline: 30 }, actuators: [{ name: "relay", type: "digital", pin: "D5" }] }));
+    writeFileSync(join(cfg, "secrets.json"), JSON.stringify({ ota: { key: "flash-test-key-0123" } }));
+    const out = join(dir, "ota.js");
+    try {
+      await flash(parseFlashArgs(["--board", "espruino-linux", "--save", "--config", join(cfg, "device.json"), "--dry-run", out]));
+      const sent = readFileSync(out, "latin1"), bundle = readFileSync(join(DIST, "espruino-linux.js"), "latin1");
+      const files: Record<string, string> = {}, loaded: string[] = [];
+      const Storage = {
+        write(name: string, data: string, offset?: number, size?: number) {
+          if (offset === 0 || offset === undefined) files[name] = "";
+          files[name] += data;
+          if (size !== undefined) expect(size).toBeGreaterThanOrEqual(data.length);
+        },
+      };
+      new Function("require", "load", "atob", sent)((m: string) => (m === "Storage" ? Storage : null), (f: string) => loaded.push(f), (x: string) => Buffer.from(x, "base64").toString("latin1"));
+      expect(Object.keys(files).sort()).toEqual([".bootcde", "mq.f0", "mq.k0", "mq.m0"]);
+      expect(files["mq.f0"]).toBe(header("flash-test-key-0123") + bundle);
+      expect(JSON.parse(files["mq.m0"])).toEqual({ g: 0, v: JSON.parse(readFileSync(join(__dirname, "../../package.json"), "utf8")).version, l: bundle.length, h: digest(bundle, "sha256") });
+      expect(files["mq.k0"]).toBe("1");
+      expect(files[".bootcde"]).toMatch(/require\("Storage"\)/);
+      expect(files[".bootcde"]).toContain(",30000)");
+      expect(loaded).toEqual([".bootcde"]);
+      // both pass the bundle gate's ES5 rules (the selector runs from .bootcde as it is)
+      expect(checkCode(bundle, "ota.js").problems).toEqual([]);
+      expect(checkCode(files[".bootcde"], "selector.js").problems).toEqual([]);
+    } finally {
+      await buildAll({ boards: ["espruino-linux"], quiet: true }); // dist/ as the example builds it
+    }
   }, 60000);
 });
