@@ -27,7 +27,7 @@ import { wsTransport } from "../net/ws";
 import { Actuator, drive, parse } from "./actuators";
 import { entity } from "./discovery";
 import { Telemetry } from "./telemetry";
-import { otaCmd, otaData, otaOn } from "./ota";
+import { ota } from "./ota";
 import type { Reading } from "./sensors";
 
 // build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there)
@@ -182,7 +182,7 @@ Fw.prototype = {
       return;
     }
     f.client.publish(f.base + "status", "online", { retain: true });
-    if ((typeof __OTA__ == "undefined" || __OTA__) && f.c.ota && f.b.ota) otaOn(f);
+    if ((typeof __OTA__ == "undefined" || __OTA__) && f.c.ota && f.b.ota) ota(f, -2);
     // restore: the broker answers SUBSCRIBE with the retained states, then the UNSUBSCRIBE: done, announce
     if (f.rs == 1) {
       f.rs = 2;
@@ -217,8 +217,8 @@ Fw.prototype = {
     for (; i < f.actuators.length && !a; i++) if (f.actuators[i].c.name == n) a = f.actuators[i];
     // an update: its control, and its chunks (bytes: not UTF-8)
     if ((typeof __OTA__ == "undefined" || __OTA__) && f.c.ota && b.ota) {
-      if (t == "cmd/ota") return otaCmd(f, p);
-      if (!t.indexOf("ota/")) return otaData(f, +n, p);
+      if (t == "cmd/ota") return ota(f, -1, p);
+      if (!t.indexOf("ota/")) return ota(f, +n, p);
     }
     if (!t.indexOf("cmd/")) {
       p = decodeUtf8(p);

@@ -392,10 +392,10 @@ describe("config: updates over MQTT (ota)", () => {
   it("compiles in the key's bytes and keeps the deadline (default 60 s) for the flash and update commands", () => {
     const c = validateConfig({ ...base(), ota: true }, "esp8266", { ota: { key: "schlüssel-0123456789" } });
     expect(c.ota).toEqual({ k: Buffer.from("schlüssel-0123456789", "utf8").toString("latin1") });
-    expect(c.otaInfo).toMatchObject({ deadline: 60000, hash: "sha1", digest: "crc32" });
+    expect((c as any).otaInfo).toMatchObject({ deadline: 60000, hash: "sha1", digest: "crc32" });
     expect(Object.keys(c)).not.toContain("otaInfo");
     const e = validateConfig({ ...base(), ota: { deadline: 20 } }, "esp32", KEY);
-    expect(e.otaInfo).toMatchObject({ deadline: 20000, hash: "sha256", digest: "sha256" });
+    expect((e as any).otaInfo).toMatchObject({ deadline: 20000, hash: "sha256", digest: "sha256" });
     expect(validateConfig(base(), "esp32", {}).ota).toBeUndefined();
   });
 
