@@ -1,6 +1,9 @@
 // The simulated board: the BUILT firmware bundle (the file that is flashed) running in the Espruino
 // emulation (QuickJS, emu/espruino.ts), with simulated sensors on its input pins and its
 // output pins watched. The event pump runs continuously until stop().
+// It boots as a saved board does: from Storage's .bootcde, at every boot (power-up, E.reboot(), a wake
+// from deep sleep), with the same Storage. For an updatable config that is the boot selector with the
+// firmware in slot 0 (build/ota-image.mjs flashFiles), so `npm run ota` updates it as it would a board.
 import { createEspruino, type Espruino, type BoardName } from "../emu/espruino";
 import { driftStep, rawFor, type ActuatorInfo, type SensorInfo } from "./device";
 
@@ -15,11 +18,17 @@ export interface BoardSnapshot {
   /** battery mode: "awake" or "asleep" (a board without "sleep" is always awake); while asleep, the ms
    *  left until it wakes; wakes so far (the first boot is not a wake) */
   power: { state: "awake" | "asleep"; wakesInMs: number | null; wakes: number };
+  /** the firmware running: its version and size from its slot's record (version null: not booted by the
+   *  boot selector), the slot, on trial (a new image that has not confirmed yet), booted after a
+   *  rollback; boots so far (power-up, reboots, wakes) */
+  fw: { version: string | null; bytes: number; slot: number | null; trial: boolean; rolledBack: boolean; boots: number };
 }
 
 export interface SimBoardOptions {
   board: BoardName;
   code: string;
+  /** the Storage it was flashed with (build/ota-image.mjs flashFiles); default: `code` as .bootcde */
+  storage?: Map<string, string>;
   sensors: SensorInfo[];
   actuators: ActuatorInfo[];
   /** host name -> IPv4 for the firmware's connect() ("localhost" is built in) */
@@ -50,6 +59,9 @@ export class SimBoard {
   private wakeAt = 0;
   private wakeTimer: ReturnType<typeof setTimeout> | null = null;
   private wakes = 0;
+  private boots = 0;
+  /** what the boot selector left in MQS at this boot (-1: no selector) */
+  private mqs = -1;
 
   constructor(o: SimBoardOptions) {
     this.o = o;
@@ -57,7 +69,7 @@ export class SimBoard {
   }
 
   async start() {
-    await this.boot(new Map());
+    await this.boot(this.o.storage || new Map([[".bootcde", this.o.code]]));
     this.drift = setInterval(() => this.tick(), this.o.driftMs || 1000);
   }
 
@@ -87,7 +99,9 @@ export class SimBoard {
     emu.pins.onOutput = () => this.o.onOutput?.();
     // inputs at rest before the firmware starts: buttons released, analog inputs at their controls
     for (const s of this.o.sensors) this.apply(s);
-    emu.load(this.o.code);
+    this.boots++;
+    emu.load(storage.get(".bootcde") || "");
+    try { this.mqs = emu.eval("typeof MQS == 'number' ? MQS : -1"); } catch { this.mqs = -1; }
     emu.init();
     this.pump = this.run(emu);
   }
@@ -161,12 +175,24 @@ export class SimBoard {
     try { const m = emu.memory().espruino; heapUsed = m.usage; heapTotal = m.total; } catch { /* halted */ }
     const asleep = !!this.wakeAt;
     return {
+      fw: this.firmware(emu),
       outputs, pins, inputs,
       power: { state: asleep ? "asleep" : "awake", wakesInMs: asleep ? Math.max(0, this.wakeAt - Date.now()) : null, wakes: this.wakes },
       diag: {
         board: emu.board, uptime: Math.round((emu.now() - this.t0) / 1000), heapUsed, heapTotal, sockets: emu.openSockets(),
         rssi: emu.wifi && emu.wifi.state.connected ? emu.wifi.state.rssi : null, uncaught: emu.uncaught.length, rebooted: this.reboots,
       },
+    };
+  }
+
+  private firmware(emu: Espruino): BoardSnapshot["fw"] {
+    const q = this.mqs, slot = q < 0 ? null : q & 1;
+    let rec: any = null;
+    if (slot !== null) try { rec = JSON.parse(emu.storage.get("mq.m" + slot) || "null"); } catch { /* none */ }
+    return {
+      version: rec && typeof rec.v == "string" ? rec.v : null,
+      bytes: rec ? rec.l : (emu.storage.get(".bootcde") || "").length,
+      slot, trial: slot !== null && !!(q & 4) && !emu.storage.has("mq.k" + slot), rolledBack: !!(q & 2), boots: this.boots,
     };
   }
 

@@ -1,6 +1,6 @@
 // The terminal's compact live log: one line per MQTT message (topics under the device's root shown as
 // "~/..."), the firmware's console, and what the simulator does. Home Assistant discovery (a burst of
-// retained configs at each connect) is folded into one line. Formatting is pure (unit-tested).
+// retained configs at each connect) is folded into one line, an update's chunks are left out. Formatting is pure (unit-tested).
 
 export interface LogOptions {
   /** where lines go (default: process.stdout) */
@@ -76,6 +76,9 @@ export class Logger {
       return;
     }
     const { short, toDevice } = describeTopic(this.root, topic);
+    // an update's chunks (~/ota/<offset>, 512 bytes of the image each) and their acknowledgements: the
+    // simulator prints the progress instead
+    if (/^~\/ota\/\d+$/.test(short) || (short === "~/ota" && /^\{"s":"(ack|dup)"/.test(payload))) return;
     const flag = retain ? " (retained)" : "";
     const text = fit(payload, this.room(short.length + 1 + flag.length));
     const arrow = toDevice ? this.c("yellow", "←") : this.c("cyan", "→");

@@ -9,11 +9,12 @@ import { isIP } from "node:net";
 import * as esbuild from "esbuild";
 import { parseArgs, USAGE, DEFAULT_PORTS, brokerUrl, type BrokerUrl, type SimArgs } from "./args";
 import { startBroker } from "./broker";
-import { buildFirmware, emptySecrets, ROOT } from "./firmware";
+import { buildFirmware, demoSecrets, secretsFileFor, updateSetup, ROOT, type UpdateSetup } from "./firmware";
 import { actuatorInfo, sensorInfo } from "./device";
 import { SimBoard, type BoardSnapshot } from "./board";
 import { startWeb } from "./server";
 import { observe } from "./observer";
+import { OtaTracker, otaResult, type OtaView } from "./ota";
 import { Logger } from "./log";
 import { Shutdown, exitOnSignals } from "./shutdown";
 
@@ -31,6 +32,10 @@ export interface Running {
   root: string;
   board: SimBoard;
   shutdown: Shutdown;
+  /** the update over MQTT as the broker saw it */
+  ota: OtaTracker;
+  /** how to update the board (null: its config has no "ota") */
+  update: UpdateSetup | null;
 }
 
 /** Bundle the page's script (sim/page/app.ts + our MQTT client) for the browser. */
@@ -79,19 +84,40 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
   const tmp = mkdtempSync(join(tmpdir(), "mqtt-mcu-sim-"));
   sd.add("temporary files", () => rmSync(tmp, { recursive: true, force: true }));
   const hosts = await hostsFor(broker.host);
-  const fw = await buildFirmware({
-    board: a.board, configFile: cfgFile, secrets: a.config ? null : emptySecrets(tmp),
-    broker: { host: broker.host, port: broker.port, ws: broker.protocol === "ws" ? broker.path : undefined }, outDir: tmp,
-  });
+  // the example's secrets: the demo update key only (a developer's own secrets.json is not read)
+  const secrets = !a.config || cfgFile === resolve(ROOT, EXAMPLE) ? demoSecrets(tmp) : null;
+  const target = { host: broker.host, port: broker.port, ws: broker.protocol === "ws" ? broker.path : undefined };
+  const fw = await buildFirmware({ board: a.board, configFile: cfgFile, secrets, broker: target, outDir: tmp });
   const c = fw.config, id = c.id || MAC.split(":").join(""), root = `${c.base}/${id}`, haPrefix = c.ha ? c.ha.prefix : "homeassistant";
   log.root = root; log.id = id; log.haPrefix = haPrefix;
   if (a.config) for (const n of fw.notes) log.info(n);
   const raw = JSON.parse(readFileSync(cfgFile, "utf8"));
+  // with "ota": flashed as npm run flash -- --save does (boot selector, slot 0), and updatable with the
+  // config and secrets written to the temporary directory
+  const upd = updateSetup({ fw, board: a.board, raw, secretsFile: secrets || secretsFileFor(cfgFile), broker: target, dir: tmp, brokerUrl: brokerUrl(broker), id });
   const sensors = sensorInfo(c, raw), actuators = actuatorInfo(c, raw);
   for (const s of sensors) if (s.kind === "none") log.info(`sensor ${s.name} (${s.type}) is not simulated: it reads null`);
 
   // 3. the terminal's view of the broker, before the board starts, so its first messages show
-  const obs = observe(broker, [root + "/#", `${haPrefix}/+/${id}/+/config`], (t, p, r) => log.mqtt(t, p, r),
+  // pin changes and the update's progress reach the page at once (coalesced over 20 ms)
+  let pending: ReturnType<typeof setTimeout> | null = null, push = () => {};
+  const schedulePush = () => { if (!pending) pending = setTimeout(() => { pending = null; push(); }, 20); };
+  const ota = new OtaTracker(root);
+  let otaShown = "";
+  const obs = observe(broker, [root + "/#", `${haPrefix}/+/${id}/+/config`], (t, p, r) => {
+    log.mqtt(t, p, r);
+    if (!ota.message(t, p)) return;
+    // the terminal: the update's phases and every quarter of the image, not each chunk
+    const v = ota.view, q = v.phase === "receiving" && v.total ? Math.floor((v.received * 4) / v.total) : -1;
+    const said = v.phase + q + (v.result ? v.result.at : "");
+    if (said !== otaShown) {
+      otaShown = said;
+      if (v.phase === "receiving") log.info(`update to ${v.to}: ${v.received.toLocaleString("en")} of ${v.total.toLocaleString("en")} bytes written`);
+      else if (v.phase === "rebooting") log.info(`update to ${v.to}: verified, the board reboots into it`);
+      else if (v.phase === "idle" && v.result) log.info("update: " + otaResult(v.result));
+    }
+    schedulePush();
+  },
     { onLinkChange: (up, why) => (up ? log.info("broker link back") : log.error("broker link lost" + (why ? ": " + why : ""))) });
   sd.add("terminal MQTT client", () => obs.stop());
   await obs.ready;
@@ -99,18 +125,18 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
   // 4. say where everything is, then boot the board (its first messages follow the banner)
   const pageUrl = `http://127.0.0.1:${web.port}`, files = await pageFiles();
   const wsUrl = `ws://${wsForPage.host}:${wsForPage.port}${wsForPage.path}`;
-  out(banner({ color: !!o.color, pageUrl, broker, wsUrl: embedded ? wsUrl : null, embedded, root, board: a.board, bytes: fw.bytes, ms: fw.ms, cfgName, actuators: actuators.map((x) => x.name) }));
-  let pending: ReturnType<typeof setTimeout> | null = null;
+  out(banner({ color: !!o.color, pageUrl, broker, wsUrl: embedded ? wsUrl : null, embedded, root, board: a.board, bytes: fw.bytes, ms: fw.ms, cfgName, actuators: actuators.map((x) => x.name), update: upd && upd.command }));
   const board = new SimBoard({
-    board: a.board, code: fw.code, sensors, actuators, hosts, mac: MAC,
+    board: a.board, code: fw.code, storage: upd ? upd.storage : undefined, sensors, actuators, hosts, mac: MAC,
     log: (l) => log.board(l),
-    // pin changes reach the page at once (coalesced over 20 ms)
-    onOutput: () => { if (!pending) pending = setTimeout(() => { pending = null; push(); }, 20); },
+    onOutput: schedulePush,
   });
-  let snap: BoardSnapshot | null = null;
-  // (a sleeping board's emulation is halted: its page still learns when it wakes)
-  const push = () => { if (board.emu && (!board.emu.halted || board.asleep)) { snap = board.snapshot(); web.broadcast(snap); } };
-  web.current = () => snap || board.snapshot();
+  let snap: PageSnapshot | null = null;
+  const snapshot = (): PageSnapshot => Object.assign(board.snapshot(), { ota: ota.view });
+  // (a sleeping board's emulation is halted: its page still learns when it wakes; a rebooting one's
+  // too, between two boots)
+  push = () => { if (board.emu && (!board.emu.halted || board.asleep)) { snap = snapshot(); web.broadcast(snap); } };
+  web.current = () => snap || snapshot();
   sd.add("board", async () => {
     if (pending) clearTimeout(pending);
     await board.stop();
@@ -128,6 +154,7 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
     broker: { url: brokerUrl(broker), embedded },
     ws: wsForPage, tcp: broker.protocol === "mqtt" ? { host: broker.host, port: broker.port } : null,
     sensors, actuators,
+    ota: upd ? { command: upd.command, config: upd.config, secrets: upd.secrets } : null,
   }, (name, value) => {
     const err = board.set(name, value);
     if (err) return err;
@@ -140,11 +167,15 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
   });
   sd.add("input log", () => { for (const k in said) clearTimeout(said[k]); });
 
-  return { web: { port: web.port, url: pageUrl }, broker, wsUrl, root, board, shutdown: sd };
+  return { web: { port: web.port, url: pageUrl }, broker, wsUrl, root, board, shutdown: sd, ota, update: upd };
 }
 
+/** what the page's events carry: the board, and the update over MQTT as the broker saw it */
+export type PageSnapshot = BoardSnapshot & { ota: OtaView };
+
+
 export function banner(b: { color: boolean; pageUrl: string; broker: BrokerUrl; wsUrl: string | null; embedded: boolean; root: string; board: string;
-  bytes: number; ms: number; cfgName: string; actuators: string[] }): string {
+  bytes: number; ms: number; cfgName: string; actuators: string[]; update?: string | null }): string {
   const B = (s: string) => (b.color ? `\x1b[1m${s}\x1b[0m` : s), D = (s: string) => (b.color ? `\x1b[2m${s}\x1b[0m` : s);
   const h = b.broker.host, p = b.broker.port, act = b.actuators[0];
   const cmd = act ? `-t ${b.root}/cmd/${act} -m TOGGLE` : `-t ${b.root}/cmd/telemetry -m now`;
@@ -160,6 +191,10 @@ export function banner(b: { color: boolean; pageUrl: string; broker: BrokerUrl; 
     `  try        mosquitto_sub -h ${h} -p ${p} -t '${b.root}/#' -v`,
     `             mosquitto_pub -h ${h} -p ${p} ${cmd}`,
     D(`             (no mosquitto-clients? npx mqtt sub -h ${h} -p ${p} -t '${b.root}/#' -v)`),
+  );
+  if (b.update) L.push(
+    `  update     ${b.update}`,
+    D(`             (the firmware as built: "already up to date"; add --version 0.2.0, or edit that device.json, for a new one)`),
   );
   L.push("", `  Ctrl-C stops everything.   ${D("→ from the board   ← to the board   ▪ its console")}`, "", "");
   return L.join("\n");

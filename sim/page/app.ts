@@ -6,6 +6,10 @@ import { wsObjectTransport } from "../../src/net/wsobject";
 import { decodeUtf8 } from "../../src/mqtt/utf8";
 import type { ActuatorInfo, SensorInfo } from "../device";
 import type { BoardSnapshot } from "../board";
+import { otaResult, type OtaView } from "../ota";
+
+/** the board, and the update over MQTT as the simulator saw it on the broker (sim/main.ts) */
+type Snapshot = BoardSnapshot & { ota?: OtaView };
 import { timers } from "../../src/index";
 
 interface Info {
@@ -18,6 +22,9 @@ interface Info {
   tcp: { host: string; port: number } | null;
   sensors: SensorInfo[];
   actuators: ActuatorInfo[];
+  /** updates over MQTT: the command that updates the board, and the files it reads (null: the config
+   *  has no "ota") */
+  ota: { command: string; config: string; secrets: string } | null;
 }
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -136,7 +143,7 @@ function actuatorRow(a: ActuatorInfo, send: (name: string, cmd: string) => void)
   return row;
 }
 
-function showOutputs(s: BoardSnapshot, info: Info) {
+function showOutputs(s: Snapshot, info: Info) {
   for (const a of info.actuators) {
     const v = s.outputs[a.name], e = ind[a.name];
     if (!e || v === undefined) continue;
@@ -168,6 +175,35 @@ function showOutputs(s: BoardSnapshot, info: Info) {
   f.heap.textContent = d.heapTotal ? `${d.heapUsed.toLocaleString()} of ${d.heapTotal.toLocaleString()} QuickJS blocks (not Espruino JsVars)` : "–";
   f.wifi.textContent = d.rssi == null ? "down" : `${d.rssi} dBm`;
   f.sockets.textContent = String(d.sockets) + (d.uncaught ? ` · ${d.uncaught} uncaught error${d.uncaught > 1 ? "s" : ""}` : "");
+  showFirmware(s, info);
+}
+
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
+const clock = (t: number) => new Date(t).toLocaleTimeString([], { hour12: false });
+
+// ---- the firmware running, and an update over MQTT ----
+function showFirmware(s: Snapshot, info: Info) {
+  const fw = s.fw, f = facts;
+  if (!fw) return;
+  f.version.textContent = fw.version == null ? "– (not booted by the boot selector: no \"ota\" in the config)"
+    : `${fw.version} · slot ${fw.slot} · ${fw.bytes.toLocaleString()} bytes` + (fw.trial ? " · on trial: confirms once online" : "") + (fw.rolledBack ? " · after a rollback" : "");
+  f.boots.textContent = String(fw.boots) + (s.diag.rebooted ? ` · ${plural(s.diag.rebooted, "reboot")}` : "") + (s.power && s.power.wakes ? ` · ${plural(s.power.wakes, "wake")}` : "");
+  const v = s.ota;
+  if (!info.ota || !v) return;
+  const box = $("ota"), bar = $("ota-progress") as HTMLProgressElement, st = $("ota-state"), res = $("ota-result");
+  box.setAttribute("data-phase", v.phase);
+  bar.hidden = v.phase === "idle";
+  bar.max = v.total || 1;
+  bar.value = v.received;
+  st.textContent = v.phase === "receiving" ? `receiving ${v.to}: ${v.received.toLocaleString()} of ${v.total.toLocaleString()} bytes (${Math.floor((v.received * 100) / (v.total || 1))} %)`
+    : v.phase === "verifying" ? `${v.to}: ${v.total.toLocaleString()} bytes received, verifying`
+    : v.phase === "rebooting" ? `${v.to} verified: rebooting into it`
+    : "no update under way";
+  if (v.result) {
+    res.textContent = `last update: ${otaResult(v.result)} at ${clock(v.result.at)}`;
+    res.className = "ota-result " + (v.result.s === "updated" ? "ok" : "bad");
+    res.setAttribute("data-result", v.result.s);
+  }
 }
 const dur = (s: number) => s < 60 ? s + " s" : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor(s / 60) % 60} min`;
 
@@ -223,6 +259,12 @@ async function main() {
   fact("heap", "emulation heap", "–", "heap");
   fact("wifi", "WiFi", "–");
   fact("sockets", "sockets", "–");
+  fact("version", "version", "–", "fw-version");
+  fact("boots", "boots", "–", "boots");
+  if (info.ota) {
+    $("ota").hidden = false;
+    $("ota-command").textContent = info.ota.command;
+  }
   if (info.sleep) {
     $("power").hidden = false;
     // a sleeper has no status topic (no will): it is not offline while it sleeps
@@ -253,8 +295,10 @@ async function main() {
   client.on("error", (e: any) => { if (e.code !== "ETRANSPORT") note(`client ${e.code}: ${e.message}`, "err"); });
   client.on("message", (topic: string, payload: string, p: any) => {
     const text = decodeUtf8(payload) ?? `(${payload.length} bytes)`;
-    log(topic, text, !!p.retain);
     const sub = topic.slice(root.length + 1);
+    // an update's chunks (512 bytes of the image each) and their acknowledgements: the progress bar
+    // shows them
+    if (!(/^ota\/\d+$/.test(sub) || (sub === "ota" && /^\{"s":"(ack|dup)"/.test(text)))) log(topic, text, !!p.retain);
     if (sub === "status") pill("status", "device: " + text, text === "online" ? "on" : "off");
     else if (sub.startsWith("state/")) { const n = sub.slice(6); if (stateEls[n]) { stateEls[n].textContent = text; stateEls[n].classList.toggle("active", text !== "OFF" && text !== "0"); } }
     else if (sub === "telemetry") {

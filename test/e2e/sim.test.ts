@@ -12,6 +12,8 @@ import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { connectAsync, type MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto";
+// @ts-ignore: build scripts are plain ESM
+import { parseOtaArgs, runOta } from "../../build/ota.mjs";
 
 const ROOT = resolve(__dirname, "../..");
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
@@ -197,6 +199,35 @@ describe.skipIf(!hasChromium)("npm start in a browser", () => {
     if (!process.env.UPDATE_SCREENSHOT) rmSync(shot, { force: true });
     expect(pageErrors).toEqual([]);
   }, 40000);
+
+  it("the update command it prints updates the board; the page shows the progress, the result, the version and the boots", async () => {
+    const cmd = /^  update     (npm run ota -- .*)$/m.exec(sim.out.join(""))![1];
+    expect(await text(page, "ota-command")).toBe(cmd);
+    expect(await text(page, "fw-version")).toMatch(/^0\.1\.0 · slot 0 · [\d,]+ bytes$/);
+    expect(await text(page, "boots")).toBe("1");
+    // every state the page shows while it runs
+    await page.evaluate(() => {
+      const seen: string[] = ((window as any).seen = []), box = document.getElementById("ota")!, bar = document.getElementById("ota-progress") as HTMLProgressElement;
+      new MutationObserver(() => seen.push(`${box.getAttribute("data-phase")} ${bar.value}/${bar.max}`)).observe(box, { attributes: true, subtree: true, childList: true, characterData: true });
+    });
+    // the command as printed (its arguments), with a new version
+    const r = await runOta({ ...parseOtaArgs(cmd.split(" ").slice(4)), version: "0.2.0", log: () => {} });
+    expect(r[0].verdict).toMatch(/^updated to version 0\.2\.0/);
+    const result = await until(page, "ota-result", (s) => !!s && s.startsWith("last update: updated"), "the page's result", 8000);
+    expect(result).toMatch(/^last update: updated to 0\.2\.0 at \d\d:\d\d:\d\d$/);
+    await until(page, "fw-version", (s) => !!s && s.startsWith("0.2.0 · slot 1"), "the version running", 5000);
+    expect(await text(page, "boots")).toBe("2 · 1 reboot");
+    expect(await attr(page, "ota", "data-phase")).toBe("idle");
+    const seen: string[] = await page.evaluate(() => (window as any).seen);
+    const total = r[0].total, receiving = seen.filter((x) => x.startsWith("receiving ")).map((x) => Number(x.split(/[ /]/)[1]));
+    expect(receiving.length).toBeGreaterThan(1); // the bar moved while the chunks came
+    expect(receiving).toEqual([...receiving].sort((a, b) => a - b));
+    expect(seen).toContain(`rebooting ${total}/${total}`);
+    // the page's log leaves out the image's chunks
+    expect(await page.getByTestId("mqtt-log").textContent()).not.toMatch(/~\/ota\/\d/);
+    expect(sim.out.join("")).toContain("update: updated to 0.2.0");
+    expect(pageErrors).toEqual([]);
+  }, 30000);
 
   it("Ctrl-C stops everything and exits 0", async () => {
     const port = Number(new URL(sim.url).port);

@@ -5,13 +5,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { actuatorInfo, driftStep, pinName, rawFor, sensorInfo } from "../../sim/device";
-import { emptySecrets, pointAt } from "../../sim/firmware";
+import { demoSecrets, pointAt } from "../../sim/firmware";
 import { describeTopic, discoveryOf, fit, Logger } from "../../sim/log";
 import { firmwareDefines } from "../../build/config.mjs";
 
 function simDefines(board = "esp32") {
   const d = mkdtempSync(join(tmpdir(), "mqtt-mcu-simdev-"));
-  try { return firmwareDefines(board, { file: "examples/sim.json", secrets: emptySecrets(d) }) as Record<string, any>; }
+  try { return firmwareDefines(board, { file: "examples/sim.json", secrets: demoSecrets(d) }) as Record<string, any>; }
   finally { rmSync(d, { recursive: true, force: true }); }
 }
 
