@@ -40,9 +40,12 @@ function drop(f: any) {
   f.client.unsubscribe(f.base + "ota/+");
 }
 
+// the reboot after the switch: first a DISCONNECT (no will: an "offline" from the broker could come after
+// the new image's "online"), then the reboot once it had time to go
 function bye(f: any) {
-  f.client.end(true);
-  f.b.reboot();
+  if (!f.client.connected) return f.b.reboot();
+  f.client.end();
+  f.b.clock.setTimer(bye, 300, f);
 }
 
 /**

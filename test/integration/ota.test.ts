@@ -13,7 +13,8 @@ import { buildImage, parseOtaArgs, runOta } from "../../build/ota.mjs";
 // @ts-ignore
 import { flashFiles, digest, tag, CHUNK } from "../../build/ota-image.mjs";
 
-const ID = "ota" + process.pid, KEY = "a-test-key-of-24-chars!!";
+// (the key XOR the HMAC pads has NUL bytes: "6" ^ 0x36, "\\" ^ 0x5c)
+const ID = "ota" + process.pid, KEY = "a-test-key-6\\-of-24-chars";
 const until = async (pred: () => boolean, ms: number, what: string) => {
   const t0 = Date.now();
   while (!pred()) { if (Date.now() - t0 > ms) throw new Error("timed out: " + what); await new Promise((r) => setTimeout(r, 20)); }
