@@ -123,6 +123,7 @@ describe("updating the simulated board through the embedded broker", () => {
   }, 30000);
 
   it("with --version 0.2.0: sent, verified, rebooted into slot 1, confirmed; the page's state says so", async () => {
+    status.length = 0;
     const r = await run({ version: "0.2.0" });
     expect(r[0].verdict).toMatch(/^updated to version 0\.2\.0/);
     const s = board.snapshot();
@@ -131,6 +132,9 @@ describe("updating the simulated board through the embedded broker", () => {
     expect(s.diag.rebooted).toBe(1);
     expect(ota.view).toMatchObject({ phase: "idle", received: r[0].total, total: r[0].total, to: "0.2.0", version: "0.2.0", result: { s: "updated", v: "0.2.0" } });
     expect(board.emu.uncaught).toEqual([]);
+    // the reboot ends with a DISCONNECT: no "offline" from the broker (aedes 1.x does not pass the new
+    // image's retained "online" on to this subscriber, Mosquitto does: test/integration/ota.test.ts)
+    expect(status).not.toContain("offline");
   }, 40000);
 
   it("an image that never comes online (its broker port is wrong) is rolled back after 10 s", async () => {
