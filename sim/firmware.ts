@@ -129,7 +129,7 @@ export function updateSetup(o: { fw: BuiltFirmware; board: string; raw: any; sec
   writeFileSync(config, JSON.stringify(pointedConfig(o.raw, o.broker), null, 2) + "\n");
   writeFileSync(secrets, JSON.stringify(sec, null, 2) + "\n", { mode: 0o600 });
   const key = c.ota.k === undefined ? undefined : Buffer.from(c.ota.k, "latin1").toString("utf8");
-  const deadline = (o.raw.ota && o.raw.ota.deadline) || (buildConfig as any).OTA_DEADLINE;
+  const deadline = (o.raw.ota && o.raw.ota.deadline) || buildConfig.OTA_DEADLINE;
   const files = flashFiles(o.fw.code, { key, version: c.sw, alg: o.board === "esp8266" ? "crc32" : "sha256", deadlineMs: deadline * 1000 });
   return {
     storage: new Map(Object.entries(files)) as Map<string, string>, config, secrets, version: c.sw,
