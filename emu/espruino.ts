@@ -599,7 +599,7 @@ function sizeOf(v, depth, seen) {
 }
 E.getSizeOf = function (v, depth) { return sizeOf(v, depth === undefined ? 64 : depth, []); };
 E.reboot = function () { H.reboot(); throw REBOOT; };
-E.CRC32 = function (d) { return H.crc(typeof d == "string" ? d : E.toString(d)); };
+E.CRC32 = function (d) { return H.crc(strToBuf(typeof d == "string" ? d : E.toString(d), "E.CRC32")); };
 E.getTemperature = function () { return H.temp(); };
 E.hwRand = function () { return (Math.random() * 4294967296) | 0; };
 E.getErrorFlags = function () { return []; };
@@ -670,8 +670,8 @@ var builtin = {
   net: function () { return { connect: function (o, cb) { return connect("net", o, cb); }, createServer: function () { throw new Error("net.createServer is not emulated"); } }; },
   Storage: function () { return Storage; },
   crypto: function () {
-    var c = { SHA1: function (d) { return H.hash("sha1", typeof d == "string" ? d : E.toString(d)); } };
-    if (board != "esp8266") c.SHA256 = function (d) { return H.hash("sha256", typeof d == "string" ? d : E.toString(d)); };
+    var c = { SHA1: function (d) { return H.hash("sha1", strToBuf(typeof d == "string" ? d : E.toString(d), "crypto.SHA1")); } };
+    if (board != "esp8266") c.SHA256 = function (d) { return H.hash("sha256", strToBuf(typeof d == "string" ? d : E.toString(d), "crypto.SHA256")); };
     return c;
   }
 };
@@ -1179,8 +1179,10 @@ class EspruinoEmu implements Espruino {
     });
     fn("wifi", (op, arg) => vm.newString(this.wifiOp(str(op), str(arg))));
     fn("reboot", () => { this.reboot(); });
-    fn("hash", (alg, d) => ab(createHash(str(alg)).update(Buffer.from(str(d), "latin1")).digest()));
-    fn("crc", (d) => vm.newNumber(crc32(Buffer.from(str(d), "latin1"))));
+    // (the data as bytes: a string would cross from QuickJS cut at its first NUL, and an update key XOR
+    // HMAC's pads has one wherever the key has a "6" or a "\\")
+    fn("hash", (alg, d) => ab(createHash(str(alg)).update(bytes(d)).digest()));
+    fn("crc", (d) => vm.newNumber(crc32(bytes(d))));
     fn("sleep", (us) => { this.deepSleep(num(us) / 1000); });
     fn("temp", () => vm.newNumber(this.temperature));
 
