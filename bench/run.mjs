@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--only sizes,codec,e2e,quickjs,espruino] [--doc]
+// npm run bench [-- --quick] [--only sizes,codec,e2e,quickjs,espruino,sleep,ota] [--doc]
 //
 // Builds the bundles, then measures, each part in its own Node process, ours against a peer in the
 // same run:
@@ -11,6 +11,8 @@
 //           blocks and round trips/s, ours vs Espruino's MQTT module            (bench/espruino.ts)
 //   sleep   battery mode: time awake per wake (emulation; the real Espruino when named) and an energy
 //           estimate per day for an ESP8266 at a 5-minute period                 (bench/sleep.ts)
+//   ota     updates over MQTT: time and bytes on the wire to update 1 and 20 emulated devices with the
+//           update command's code through one Mosquitto                          (bench/ota.ts)
 // Writes bench/results.json, prints the tables; --doc also rewrites the tables in docs/performance.md
 // and README.md.
 // Never part of `npm test`: nothing here asserts a time.
@@ -22,8 +24,8 @@ import { cpus, loadavg, totalmem, platform, release } from "node:os";
 import { join } from "node:path";
 import { ROOT, DIST, BUDGETS, buildAll, boardNames, bundle, sizeRow } from "../build/build.mjs";
 
-const PARTS = ["sizes", "codec", "e2e", "quickjs", "espruino", "sleep"];
-const RUN = ["codec", "e2e", "quickjs", "espruino", "sleep"];
+const PARTS = ["sizes", "codec", "e2e", "quickjs", "espruino", "sleep", "ota"];
+const RUN = ["codec", "e2e", "quickjs", "espruino", "sleep", "ota"];
 const CACHE = join(ROOT, "node_modules/.cache/mqtt-mcu-bench");
 
 function parseArgs(argv) {
@@ -163,7 +165,26 @@ function tables(r) {
   }
   if (r.espruino) espruinoTables(r.espruino, L);
   if (r.sleep) sleepTables(r.sleep, L);
+  if (r.ota) otaTables(r.ota, L);
   return L.join("\n");
+}
+
+// Updates over MQTT (issue 15): time and bytes on the wire.
+function otaTables(o, L) {
+  const f = (x, d = 1) => x == null || isNaN(x) ? "-" : x.toFixed(d);
+  L.push("#### Updates over MQTT: time and bytes on the wire", "",
+    `The ${o.board} firmware (${o.config}) in the Espruino emulation, each device flashed with 1.0.0 as \`npm run flash -- --save\` leaves it, ` +
+    `all updated to 2.0.0 by the update command's code (\`npm run ota -- --all\`: ${o.chunk}-byte chunks at QoS 1, each after the device acknowledged the one before, 8 devices side by side) ` +
+    "through one local Mosquitto. Wire bytes: all MQTT bytes between the update command and the broker, both ways (counted by a TCP proxy between them; TCP/IP headers not counted, " +
+    "the broker-to-device copies not counted). Seconds: the whole command, from its connect to the last verdict, including building the image once " +
+    `(${f(o.buildSeconds)} s alone), 1.5 s listening for the devices' retained status, and each device's reboot into the new image and its confirmation.`, "",
+    "| devices | image bytes | wire bytes (to broker / from broker) | wire / image | seconds | KB/s of image | per device, median s | |", "|---:|---:|---:|---:|---:|---:|---:|---|");
+  for (const x of o.runs) {
+    const img = x.image * x.devices;
+    L.push(`| ${x.devices} | ${n0(x.image)} | ${n0(x.wire)} (${n0(x.up)} / ${n0(x.down)}) | ${f(x.wire / img, 2)} | ${f(x.seconds)} | ${f(img / 1024 / x.seconds)} | ${f(x.perDeviceMedianS)} | ` +
+      `${x.updated == x.devices ? "all updated" : `**${x.updated} of ${x.devices} updated**: ${x.failed.join("; ")}`} |`);
+  }
+  L.push("");
 }
 
 // Battery mode: awake time per wake and the energy estimate (issue 16).

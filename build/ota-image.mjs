@@ -25,9 +25,11 @@ export const CHUNK = 512;
 export function selectorCode(deadlineMs = 60000) {
   // (the image is evaluated at the top level, as .bootcde itself would be: evaluated inside a function,
   // each of its functions would keep a scope more, about 180 blocks on Espruino)
+  // (a=b=m=o=0: the deadline's timer keeps this function's scope until it fires; without it the two
+  // parsed records stayed in RAM for the whole trial, about 65 blocks on the real 2v29)
   return `var MQS=(function(){var S=require("Storage"),a=S.readJSON("mq.m0",1),b=S.readJSON("mq.m1",1),i=a&&b?(b.g>a.g?1:0):b?1:0,m=i?b:a,o=i?a:b;
 if(!m&&!o){print("mq: no firmware image in Storage");return -1;}
-if(m&&o&&!S.read("mq.k"+i)){if(S.read("mq.t"+i)){S.erase("mq.m"+i);return 3-i;}S.write("mq.t"+i,"1");setTimeout(function(){if(!S.read("mq.k"+i)){print("mq: the new image did not confirm: rollback");E.reboot();}},${deadlineMs});return i+4;}
+if(m&&o&&!S.read("mq.k"+i)){if(S.read("mq.t"+i)){S.erase("mq.m"+i);return 3-i;}S.write("mq.t"+i,"1");a=b=m=o=0;setTimeout(function(){if(!S.read("mq.k"+i)){print("mq: the new image did not confirm: rollback");E.reboot();}},${deadlineMs});return i+4;}
 return i;})();
 if(MQS>=0)try{eval(require("Storage").read("mq.f"+(MQS&1),${HEADER}));}catch(e){print("mq: image "+(MQS&1)+" threw: "+e);if(MQS&4)E.reboot();}
 `;

@@ -670,9 +670,8 @@ var builtin = {
   net: function () { return { connect: function (o, cb) { return connect("net", o, cb); }, createServer: function () { throw new Error("net.createServer is not emulated"); } }; },
   Storage: function () { return Storage; },
   crypto: function () {
-    // (bytes cross to the host as an ArrayBuffer: a string would be cut at its first NUL)
-    var c = { SHA1: function (d) { return H.hash("sha1", strToBuf(typeof d == "string" ? d : E.toString(d), "SHA1")); } };
-    if (board != "esp8266") c.SHA256 = function (d) { return H.hash("sha256", strToBuf(typeof d == "string" ? d : E.toString(d), "SHA256")); };
+    var c = { SHA1: function (d) { return H.hash("sha1", strToBuf(typeof d == "string" ? d : E.toString(d), "crypto.SHA1")); } };
+    if (board != "esp8266") c.SHA256 = function (d) { return H.hash("sha256", strToBuf(typeof d == "string" ? d : E.toString(d), "crypto.SHA256")); };
     return c;
   }
 };
@@ -1180,6 +1179,8 @@ class EspruinoEmu implements Espruino {
     });
     fn("wifi", (op, arg) => vm.newString(this.wifiOp(str(op), str(arg))));
     fn("reboot", () => { this.reboot(); });
+    // (the data as bytes: a string would cross from QuickJS cut at its first NUL, and an update key XOR
+    // HMAC's pads has one wherever the key has a "6" or a "\\")
     fn("hash", (alg, d) => ab(createHash(str(alg)).update(bytes(d)).digest()));
     fn("crc", (d) => vm.newNumber(crc32(bytes(d))));
     fn("sleep", (us) => { this.deepSleep(num(us) / 1000); });

@@ -92,13 +92,14 @@ export class EspruinoBoard {
 
   private server: Server | null = null;
 
-  private constructor(readonly exe: string, readonly dir: string, files: Record<string, string>, private control: boolean) {
+  private constructor(readonly exe: string, readonly dir: string, files: Record<string, string> | null, private control: boolean) {
     this.booted = this.boot(files);
     this.booted.catch((e) => { this.lines.push("ERROR: " + (e as Error).message); this.exited = -1; this.wake(); });
   }
 
-  private async boot(files: Record<string, string>) {
-    if (!this.control) stageStorage(this.exe, this.dir, files);
+  private async boot(files: Record<string, string> | null) {
+    if (!files) { /* booting again on the Storage there */ }
+    else if (!this.control) stageStorage(this.exe, this.dir, files);
     else {
       const srv = this.server = createServer();
       srv.on("error", () => {});
@@ -124,6 +125,13 @@ export class EspruinoBoard {
    *  control link (no eval()/exec()/memory(); nothing of the harness on the board). */
   static start(exe: string, files: Record<string, string>, o: { control?: boolean } = {}): EspruinoBoard {
     return new EspruinoBoard(exe, mkdtempSync(join(tmpdir(), "mqtt-mcu-espruino-")), files, o.control !== false);
+  }
+
+  /** Boot again on the Storage left in `dir` by an earlier board (a power cycle, or the restart after
+   *  E.reboot(), which exits on Linux): no staging, no control link. Stop the earlier board with
+   *  stop({ keep: true }) so that its directory stays. */
+  static again(exe: string, dir: string): EspruinoBoard {
+    return new EspruinoBoard(exe, dir, null, false);
   }
 
   private take(d: string) {
@@ -194,7 +202,8 @@ export class EspruinoBoard {
   /** process.memory() after a garbage collection, in blocks */
   memory(): Promise<Memory> { return this.eval("process.memory()"); }
 
-  async stop() {
+  /** kill the interpreter if it still runs; its directory (and Storage) is removed unless `keep` */
+  async stop(o: { keep?: boolean } = {}) {
     await this.booted.catch(() => {});
     if (this.exited == null && this.proc) {
       this.proc.kill("SIGKILL");
@@ -202,7 +211,7 @@ export class EspruinoBoard {
     }
     this.ctl?.destroy();
     if (this.server) { this.server.close(); this.server = null; }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!o.keep) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

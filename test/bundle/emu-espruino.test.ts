@@ -339,6 +339,20 @@ describe("Storage, E, process, memory", () => {
     expect(emu.eval(`var r; try { S.write("0123456789012345678901234567890", "") } catch (e) { r = e.message } r`)).toMatch(/filename length/);
   });
 
+  // (an update key XOR HMAC's pads, the header of an image's slot, has a NUL wherever the key has "6")
+  it("E.CRC32 and crypto.SHA1/SHA256 hash every byte of a binary string, NULs and bytes >= 0x80 included", async () => {
+    const { createHash } = await import("node:crypto");
+    const { crc32 } = await import("../../build/ota-image.mjs" as any);
+    const data = "a\u0000b\u00ff" + "\u0036".repeat(60) + "\u0000";
+    emu = await createEspruino();
+    emu.eval(`var S = require("Storage"); S.write("f", ${JSON.stringify(data)});`);
+    const hex = (e: string) => emu!.eval(`var h = ${e}, s = "", i = 0; for (; i < h.length; i++) s += (256 + h.charCodeAt(i)).toString(16).substr(1); s`);
+    const b = Buffer.from(data, "latin1");
+    expect(hex(`E.toString(require("crypto").SHA256(S.read("f")))`)).toBe(createHash("sha256").update(b).digest("hex"));
+    expect(hex(`E.toString(require("crypto").SHA1(${JSON.stringify(data)}))`)).toBe(createHash("sha1").update(b).digest("hex"));
+    expect(emu.eval(`("0000000" + E.CRC32(S.read("f")).toString(16)).substr(-8)`)).toBe(crc32(b));
+  });
+
   it("E.toString, E.toUint8Array, E.getSizeOf, E.getTemperature; E.reboot halts the emulation", async () => {
     let rebooted = 0;
     emu = await createEspruino({ temperature: 42, fakeTime: true, onReboot: () => { rebooted++; } });
