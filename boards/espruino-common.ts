@@ -25,7 +25,7 @@ declare var getTime: Esp<"getTime", () => number>;
 // not in @types/espruino 1.95
 declare var E: Esp<"E", {}> & { reboot(): void; getTemperature?(): number; defrag?(): void; toString(x: any): string; CRC32(s: string): number };
 declare var OneWire: new (pin: any) => any;
-declare var process: { memory(): { free: number; blocksize?: number } };
+declare var process: { memory(): { free: number; blocksize?: number }; env: { MODULES?: string } };
 declare var console: { log(m: any): void };
 // left by the boot selector of an updatable device (build/ota-image.mjs)
 declare var MQS: number;
@@ -175,8 +175,10 @@ export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
   if (withTls && (typeof __TLS__ == "undefined" || __TLS__)) b.tls = tls;
   if (typeof __SLEEP__ == "undefined" || __SLEEP__) b.sleep = w.sleep;
   if (typeof __OTA__ == "undefined" || __OTA__) {
+    // (asked of the list of built-in modules first: a require() that throws while the bundle loads would
+    // copy the bundle's text into RAM for the stack trace, see alwaysUp)
     var h: any;
-    try { h = __REQUIRE__("crypto"); } catch (e) { }
+    if (("" + (process.env.MODULES || "crypto")).indexOf("crypto") >= 0) try { h = __REQUIRE__("crypto"); } catch (e) { }
     b.ota = { fs: __REQUIRE__("Storage"), s: typeof MQS == "number" ? MQS : -1, hn: h ? (h.SHA256 ? "sha256" : "sha1") : "", hash: sha, dg: h && h.SHA256 ? sha : E.CRC32 };
   }
   return b;

@@ -612,7 +612,11 @@ E.getFlags = function () { return {}; };
 G.E = E;
 
 proc.version = "2v29";
-proc.env = { VERSION: "2v29", BOARD: board == "esp32" ? "ESP32" : board == "esp8266" ? "ESP8266" : "LINUX", CONSOLE: "USB" };
+proc.env = { VERSION: "2v29", BOARD: board == "esp32" ? "ESP32" : board == "esp8266" ? "ESP8266" : "LINUX", CONSOLE: "USB",
+  // the built-in modules (the ESP8266 4 MB build's crypto has SHA1 only)
+  MODULES: board == "espruino-linux" ? "timer,Flash,Storage,heatshrink,fs,net,dgram,tls,http,NetworkJS,TelnetServer,crypto"
+    : board == "esp32" ? "Flash,Storage,heatshrink,net,dgram,tls,http,NetworkJS,Wifi,TelnetServer,crypto,neopixel,ESP32"
+    : "Flash,Storage,heatshrink,net,dgram,http,NetworkJS,Wifi,ESP8266,TelnetServer,crypto,neopixel" };
 proc.memory = function (gc) { return JSON.parse(H.mem(gc === false ? 0 : 1)); };
 G.process = proc;
 G.console = { log: log, info: log, warn: log, error: log, debug: log, trace: log };
