@@ -1,0 +1,169 @@
+// Updates over MQTT (#15), the faults: the BUILT espruino-linux firmware in the Espruino emulation, booted
+// from Storage by the boot selector (test/helpers/ota-device.ts), through a real Mosquitto, with a
+// fault proxy (test/helpers/fault-proxy.ts) between the device and the broker. The update command's code
+// (build/ota.mjs runOta) sends where the sender's behaviour is under test; bad inputs are sent by hand
+// with mqtt.js. Real time.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connectAsync, MqttClient } from "mqtt";
+import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
+import { startFaultProxy, FaultProxy } from "../helpers/fault-proxy";
+import { OtaDevice, OtaDeviceOptions } from "../helpers/ota-device";
+// @ts-ignore: build scripts are plain ESM
+import { buildImage, runOta } from "../../build/ota.mjs";
+// @ts-ignore
+import { flashFiles, digest, tag, CHUNK, HEADER } from "../../build/ota-image.mjs";
+
+const ID = "otaf" + process.pid, KEY = "a-test-key-of-24-chars!!", B = `mcu/${ID}/`;
+const until = async (pred: () => boolean, ms: number, what: string) => {
+  const t0 = Date.now();
+  while (!pred()) { if (Date.now() - t0 > ms) throw new Error("timed out: " + what); await new Promise((r) => setTimeout(r, 10)); }
+};
+
+describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmware in the emulation, through a proxy and Mosquitto", () => {
+  let broker: Mosquitto, px: FaultProxy, dir: string, cfgFile: string, secFile: string, v1: string, v2: string, obs: MqttClient;
+  /** the device's answers on <base>/<id>/ota (and {s: "online"} for each online status), its error
+   *  reports, its relay states */
+  const answers: any[] = [], errors: any[] = [], states: string[] = [];
+  let dev: OtaDevice | null = null;
+
+  function config(extra: any = {}) {
+    return JSON.stringify(Object.assign({
+      id: ID, broker: { host: "127.0.0.1", port: px.port, keepalive: 10 }, base: "mcu", interval: 60, homeassistant: false,
+      ota: { deadline: 10 },
+      actuators: [{ name: "relay", type: "digital", pin: "D5" }],
+    }, extra));
+  }
+  const opts = (o: any = {}) => ({ config: cfgFile, secrets: secFile, broker: `mqtt://127.0.0.1:${broker.port}`, device: ID, log: () => {}, timeouts: { answer: 3000, chunk: 2000, boot: 25000 }, ...o });
+
+  /** an answer on the ota topic after `mark` (answers.length then) */
+  let wake: (() => void) | null = null, tap: ((a: any) => void) | null = null;
+  /** (null: stop() became true first) */
+  async function answer(mark: number, ms = 5000, stop?: () => boolean) {
+    const t0 = Date.now(), got = () => answers.slice(mark).find((a) => a.s !== "online");
+    while (!got()) {
+      if (stop && stop()) return null;
+      if (Date.now() - t0 > ms) throw new Error("timed out: an answer on " + B + "ota");
+      await new Promise<void>((r) => { const t = setTimeout(r, 50); wake = () => { clearTimeout(t); r(); }; });
+    }
+    return got();
+  }
+  /** publish (QoS 1) and wait for the device's answer */
+  async function ask(topic: string, payload: string, stop?: () => boolean) {
+    const mark = answers.length;
+    await obs.publishAsync(B + topic, Buffer.from(payload, "latin1"), { qos: 1 });
+    return answer(mark, 5000, stop);
+  }
+  const chunk = (img: string, off: number, stop?: () => boolean) => ask("ota/" + off, img.substr(off, CHUNK), stop);
+  const begin = (img: string, o: any = {}) => ask("cmd/ota", JSON.stringify({ v: "2.0.0", b: "espruino-linux", l: img.length, h: digest(img, "sha256"), t: tag(img, KEY), ...o }));
+  /** the image's chunks from `from`, each after the ack of the one before */
+  async function send(img: string, from = 0, to = img.length) {
+    for (let off = from; off < to; off += CHUNK) expect(await chunk(img, off)).toEqual({ s: "ack", o: Math.min(off + CHUNK, img.length) });
+  }
+
+  /** booted after `mark`: online, then what it runs ({"q":1}) */
+  async function booted(mark: number) {
+    await until(() => answers.slice(mark).some((a) => a.s === "online"), 15000, "online");
+    return ask("cmd/ota", '{"q":1}');
+  }
+
+  /** a device flashed with v1 (as npm run flash -- --save), online */
+  async function flashed(o: Partial<OtaDeviceOptions> = {}) {
+    const storage = new Map(Object.entries(flashFiles(v1, { key: KEY, version: "1.0.0", deadlineMs: 10000 }))) as Map<string, string>;
+    dev = new OtaDevice({ storage, ...o });
+    const mark = answers.length;
+    await dev.power();
+    await until(() => answers.slice(mark).some((a) => a.s === "online"), 10000, "online");
+    return dev;
+  }
+
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    px = await startFaultProxy({ port: broker.port, record: false });
+    dir = mkdtempSync(join(tmpdir(), "mq-otaf-"));
+    cfgFile = join(dir, "device.json");
+    secFile = join(dir, "secrets.json");
+    writeFileSync(cfgFile, config());
+    writeFileSync(secFile, JSON.stringify({ ota: { key: KEY } }));
+    v1 = (await buildImage("espruino-linux", { config: cfgFile, secrets: secFile, version: "1.0.0" })).code;
+    v2 = (await buildImage("espruino-linux", { config: cfgFile, secrets: secFile, version: "2.0.0" })).code;
+    obs = await connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 200 });
+    obs.on("message", (t, p) => {
+      if (t.endsWith("/status")) { if (p.toString() === "online") answers.push({ s: "online" }); return; }
+      if (t.endsWith("/state/relay")) { states.push(p.toString()); return; }
+      const m = JSON.parse(p.toString());
+      (t.endsWith("/error") ? errors : answers).push(m);
+      if (tap && !t.endsWith("/error")) tap(m);
+      if (wake) wake();
+    });
+    await obs.subscribeAsync([B + "ota", B + "status", B + "error", B + "state/relay"], { qos: 1 });
+  }, 60000);
+  afterEach(async () => {
+    if (dev) await dev.stop();
+    dev = null;
+    answers.length = errors.length = states.length = 0;
+    tap = null;
+    px.set({ cut: null, blackhole: false });
+  });
+  afterAll(async () => {
+    await obs?.endAsync();
+    await px?.stop();
+    broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+
+  it("the device's link cut after every 10th chunk: the sender begins again, the device goes on where it is; updated", async () => {
+    const d = await flashed();
+    const chunks = Math.ceil(v2.length / CHUNK);
+    let kills = 0;
+    // (the observer sees each acknowledgement as the sender does: the 10th, 20th... cuts the link)
+    tap = (a) => { if (a.s === "ack" && a.o < v2.length && a.o % (10 * CHUNK) === 0) { kills++; px.killAll(); } };
+    const r = await runOta(opts({ version: "2.0.0" }));
+    expect(r[0].verdict).toMatch(/^updated to version 2\.0\.0 /);
+    expect(kills).toBe(Math.floor((chunks - 1) / 10));
+    expect(d.storage.get("mq.f1")!.substr(HEADER)).toBe(v2);
+    expect(JSON.parse(d.storage.get("mq.m1")!)).toEqual({ g: 1, v: "2.0.0", l: v2.length, h: digest(v2, "sha256") });
+    // each cut: the device came back, and the sender's begin found it where it was (resumed, not again from 0)
+    const seq = answers.filter((a) => a.s !== "ack");
+    expect(seq.filter((a) => a.s === "online")).toHaveLength(1 + kills + 1);
+    expect(seq.filter((a) => a.s === "ready").map((a) => a.o)).toEqual([0, ...Array.from({ length: kills }, (_, i) => (i + 1) * 10 * CHUNK)]);
+    expect(d.boots).toBe(2);
+    expect(d.uncaught).toEqual([]);
+    expect(errors).toEqual([]);
+  }, 60000);
+
+  it("the broker restarted mid-update: both sides reconnect, the sender resumes; updated", async () => {
+    const d = await flashed();
+    let restart: Promise<void> | null = null;
+    tap = (a) => { if (a.s === "ack" && a.o === 20 * CHUNK && !restart) restart = broker.restart(); };
+    const r = await runOta(opts({ version: "2.0.0" }));
+    await restart;
+    expect(restart).not.toBeNull();
+    expect(r[0].verdict).toMatch(/^updated to version 2\.0\.0 /);
+    expect(d.storage.get("mq.f1")!.substr(HEADER)).toBe(v2);
+    // (it resumed where the device was: 20 chunks in, or one more that passed before the broker went)
+    const ready = answers.filter((a) => a.s === "ready").map((a) => a.o);
+    expect(ready).toHaveLength(2);
+    expect(ready[1]).toBeGreaterThanOrEqual(20 * CHUNK);
+    expect(ready[1]).toBeLessThan(v2.length);
+    expect(d.uncaught).toEqual([]);
+  }, 60000);
+
+  it("a new image that throws at boot: the selector reboots, rolls it back, and the old one says so", async () => {
+    const d = await flashed();
+    const r = await runOta(opts({ version: "3.0.0", image: "throw new Error('boom');\n" + v2 }));
+    expect(r[0].verdict).toMatch(/^rolled back to version 1\.0\.0/);
+    expect(r[0].ok).toBe(false);
+    expect(d.lines.join("\n")).toMatch(/mq: image 1 threw: Error: boom/);
+    expect(d.storage.has("mq.m1")).toBe(false); // the failed record was dropped
+    expect(d.storage.get("mq.t1")).toBe("1"); // (its trial was used up)
+    expect(answers.map((a) => a.s)).toContain("rolled back");
+    expect(d.boots).toBe(3); // v1, the trial that threw, v1 again
+    const mark = answers.length;
+    expect(await ask("cmd/ota", '{"q":1}')).toMatchObject({ s: "idle", v: "1.0.0", h: digest(v1, "sha256") });
+    expect(mark).toBeLessThan(answers.length);
+  }, 60000);
+});
