@@ -166,4 +166,115 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
     expect(await ask("cmd/ota", '{"q":1}')).toMatchObject({ s: "idle", v: "1.0.0", h: digest(v1, "sha256") });
     expect(mark).toBeLessThan(answers.length);
   }, 60000);
+
+  describe("bad inputs, sent by hand: each refused with its reason, the running firmware untouched", () => {
+    // one device for them all; each case ends with a power cycle into the old image
+    let d: OtaDevice;
+    /** the slot file's writes (offset, length) since the case began */
+    const writes: [string, number, number][] = [];
+    // a short image (3 chunks): refused before it could ever run
+    let img: string, relay = 0;
+    beforeAll(async () => {
+      img = v2.substring(0, 2 * CHUNK + 100);
+      d = await flashed({ onStorage: (op, name, off, data) => { if (op === "w") writes.push([name, off, data!.length]); } });
+      dev = null; // (kept across the cases)
+    }, 30000);
+    afterAll(async () => { await d?.stop(); });
+
+    /** the old image runs on: its slot and record as flashed, no record for the other slot, it obeys a
+     *  command, and it boots again into the old image */
+    async function untouched() {
+      const f = flashFiles(v1, { key: KEY, version: "1.0.0", deadlineMs: 10000 });
+      expect(d.storage.get("mq.f0") === f["mq.f0"]).toBe(true);
+      expect(d.storage.get("mq.m0")).toBe(f["mq.m0"]);
+      expect(d.storage.has("mq.m1")).toBe(false);
+      expect(writes.filter((w) => !w[0].startsWith("mq.f1"))).toEqual([]);
+      const v = ++relay % 2 ? "ON" : "OFF", s0 = states.length;
+      await obs.publishAsync(B + "cmd/relay", v, { qos: 1 });
+      await until(() => states.slice(s0).includes(v), 5000, "state/relay " + v);
+      await d.cut();
+      const mark = answers.length;
+      await d.power();
+      expect(await booted(mark)).toMatchObject({ s: "idle", v: "1.0.0", h: digest(v1, "sha256") });
+      expect(d.storage.has("mq.m1")).toBe(false);
+      expect(d.uncaught).toEqual([]);
+    }
+    /** `a` is a refusal for `why`, also reported on the error topic */
+    async function refused(a: any, why: RegExp) {
+      expect(a.s).toBe("refused");
+      expect(a.e).toMatch(why);
+      await until(() => errors.length > 0, 5000, "the report on " + B + "error");
+      expect(errors).toEqual([{ ota: "update", error: a.e }]);
+    }
+    const finish = () => ask("cmd/ota", '{"f":1}');
+    afterEach(() => { writes.length = 0; });
+
+    it("a chunk out of order: refused with the offset expected; the update waits there", async () => {
+      expect(await begin(img)).toEqual({ s: "ready", o: 0 });
+      const a = await chunk(img, CHUNK);
+      await refused(a, /^chunk at 512, expected 0$/);
+      expect(a.o).toBe(0);
+      // (the slot file was created by the begin; no chunk was written)
+      expect(writes.map((w) => w[1])).toEqual([0]);
+      expect(await chunk(img, 0)).toEqual({ s: "ack", o: CHUNK });
+      await untouched();
+    });
+
+    it("a duplicate chunk: acknowledged as a dup with the next offset, not written twice", async () => {
+      expect(await begin(img)).toEqual({ s: "ready", o: 0 });
+      await send(img, 0, 2 * CHUNK);
+      expect(await chunk(img, 0)).toEqual({ s: "dup", o: 2 * CHUNK });
+      expect(await chunk(img, CHUNK)).toEqual({ s: "dup", o: 2 * CHUNK });
+      // the header once, each chunk once (Espruino's Storage throws on a region written twice)
+      expect(writes.map((w) => [w[1], w[2]])).toEqual([[0, HEADER], [HEADER, CHUNK], [HEADER + CHUNK, CHUNK]]);
+      expect(d.storage.get("mq.f1")!.substr(HEADER, 2 * CHUNK)).toBe(img.substr(0, 2 * CHUNK));
+      expect(errors).toEqual([]);
+      expect(await ask("cmd/ota", '{"x":1}')).toEqual({ s: "aborted" });
+      expect(d.storage.has("mq.f1")).toBe(false);
+      await untouched();
+    });
+
+    it("a truncated image (finish before all its bytes): refused, the partial slot erased", async () => {
+      expect(await begin(img)).toEqual({ s: "ready", o: 0 });
+      await send(img, 0, 2 * CHUNK);
+      await refused(await finish(), new RegExp(`^truncated: 1024 of ${img.length} bytes$`));
+      expect(d.storage.has("mq.f1")).toBe(false);
+      await untouched();
+    });
+
+    it("a wrong digest: refused at the finish, the slot erased", async () => {
+      expect(await begin(img, { h: digest(img + "x", "sha256") })).toEqual({ s: "ready", o: 0 });
+      await send(img);
+      await refused(await finish(), /^wrong digest$/);
+      expect(d.storage.has("mq.f1")).toBe(false);
+      await untouched();
+    });
+
+    it("a wrong tag (signed with another key): refused at the finish, the slot erased", async () => {
+      expect(await begin(img, { t: tag(img, "another-key-of-24-chars!") })).toEqual({ s: "ready", o: 0 });
+      await send(img);
+      await refused(await finish(), /^wrong tag: not signed with this device's key$/);
+      expect(d.storage.has("mq.f1")).toBe(false);
+      await untouched();
+    });
+
+    it("an image for another board: refused at the begin, nothing written", async () => {
+      await refused(await begin(img, { b: "esp32" }), /^the image is for board esp32, this is espruino-linux$/);
+      expect(writes).toEqual([]);
+      // (nor does a finish find anything to switch to)
+      errors.length = 0;
+      await refused(await finish(), /^no update under way$/);
+      await untouched();
+    });
+
+    it("the begin of another image while one runs: refused, the one under way goes on", async () => {
+      expect(await begin(img)).toEqual({ s: "ready", o: 0 });
+      await send(img, 0, CHUNK);
+      const other = v1.substring(0, 3000);
+      await refused(await begin(other, { v: "9.9.9" }), new RegExp(`^another update is under way \\(2\\.0\\.0, 512 of ${img.length} bytes\\)$`));
+      expect(await chunk(img, CHUNK)).toEqual({ s: "ack", o: 2 * CHUNK });
+      expect(d.storage.get("mq.f1")!.substr(HEADER, 2 * CHUNK)).toBe(img.substr(0, 2 * CHUNK));
+      await untouched();
+    });
+  });
 });
