@@ -41,8 +41,8 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
   /** an answer on the ota topic after `mark` (answers.length then) */
   let wake: (() => void) | null = null, tap: ((a: any) => void) | null = null;
   /** (null: stop() became true first) */
-  async function answer(mark: number, ms = 5000, stop?: () => boolean) {
-    const t0 = Date.now(), got = () => answers.slice(mark).find((a) => a.s !== "online");
+  async function answer(mark: number, ms = 5000, stop?: () => boolean, s?: string) {
+    const t0 = Date.now(), got = () => answers.slice(mark).find((a) => a.s !== "online" && (!s || a.s === s));
     while (!got()) {
       if (stop && stop()) return null;
       if (Date.now() - t0 > ms) throw new Error("timed out: an answer on " + B + "ota");
@@ -57,7 +57,7 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
     return answer(mark, 5000, stop);
   }
   const chunk = (img: string, off: number, stop?: () => boolean) => ask("ota/" + off, img.substr(off, CHUNK), stop);
-  const begin = (img: string, o: any = {}) => ask("cmd/ota", JSON.stringify({ v: "2.0.0", b: "espruino-linux", l: img.length, h: digest(img, "sha256"), t: tag(img, KEY), ...o }));
+  const begin = (img: string, o: any = {}, stop?: () => boolean) => ask("cmd/ota", JSON.stringify({ v: "2.0.0", b: "espruino-linux", l: img.length, h: digest(img, "sha256"), t: tag(img, KEY), ...o }), stop);
   /** the image's chunks from `from`, each after the ack of the one before */
   async function send(img: string, from = 0, to = img.length) {
     for (let off = from; off < to; off += CHUNK) expect(await chunk(img, off)).toEqual({ s: "ack", o: Math.min(off + CHUNK, img.length) });
@@ -66,7 +66,10 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
   /** booted after `mark`: online, then what it runs ({"q":1}) */
   async function booted(mark: number) {
     await until(() => answers.slice(mark).some((a) => a.s === "online"), 15000, "online");
-    return ask("cmd/ota", '{"q":1}');
+    // (its answer; what it says at each connect, updated or rolled back, may come first)
+    const m = answers.length;
+    await obs.publishAsync(B + "cmd/ota", '{"q":1}', { qos: 1 });
+    return answer(m, 5000, undefined, "idle");
   }
 
   /** a device flashed with v1 (as npm run flash -- --save), online */
@@ -166,6 +169,79 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
     expect(await ask("cmd/ota", '{"q":1}')).toMatchObject({ s: "idle", v: "1.0.0", h: digest(v1, "sha256") });
     expect(mark).toBeLessThan(answers.length);
   }, 60000);
+
+  it("a power cut at every Storage operation of an update, some in the middle of a write: it boots a working image, the old one or the new one as the point implies", async () => {
+    // the device's Storage operations on the update's files (mq.*), counted from the begin; the cut
+    // points: operation number -> the bytes of that write that reached the flash (0: none)
+    let n = 0, hits = 0, cuts = new Map<number, number>(), d: OtaDevice | null = null;
+    const ops: string[] = [];
+    const onStorage = (op: string, name: string, off: number, data: string | null) => {
+      if (!name.startsWith("mq.")) return;
+      n++;
+      ops.push(op === "e" ? "e " + name : `w ${name} ${off} ${data!.length}`);
+      const c = cuts.get(n);
+      if (c !== undefined) { hits++; return c; }
+    };
+    /** an update by hand with these cuts (and a power cut once the record is written, before the
+     *  reboot); after each cut the power comes back. What the last boot runs, and what it said. */
+    async function update(plan: [number, number][], afterRecord = false) {
+      if (!d) dev = d = await flashed({ onStorage });
+      n = hits = 0;
+      cuts = new Map(plan);
+      ops.length = 0;
+      const stop = () => hits > 0;
+      let mark = answers.length, a = await begin(v2, {}, stop);
+      for (let off = 0; a && off < v2.length; off += CHUNK) a = await chunk(v2, off, stop);
+      if (a) a = await ask("cmd/ota", '{"f":1}', stop);
+      mark = answers.length;
+      if (a && afterRecord) { expect(a.s).toBe("rebooting"); await d.cut(); }
+      for (let i = 1; i <= plan.length; i++) {
+        await until(() => hits >= i, 15000, `cut ${i} at operation ${plan[i - 1][0]}`);
+        await d.halted();
+        expect(d.emu.powerCut).toBe(true);
+        mark = answers.length;
+        await d.power();
+      }
+      if (afterRecord) { mark = answers.length; await d.power(); }
+      const q = await booted(mark), said = answers.slice(mark).map((x) => x.s).filter((s) => s !== "online" && s !== "idle");
+      expect(d.uncaught).toEqual([]);
+      if (q.v === "2.0.0") { await d.stop(); dev = d = null; } // (the next one starts from v1 again)
+      return { v: q.v, h: q.h, said };
+    }
+    const OLD = { v: "1.0.0", h: digest(v1, "sha256"), said: [] }, NEW = { v: "2.0.0", h: digest(v2, "sha256"), said: ["updated"] };
+
+    // without a cut: the operations, in order
+    expect(await update([])).toEqual(NEW);
+    const chunks = Math.ceil(v2.length / CHUNK), record = JSON.stringify({ g: 1, v: "2.0.0", l: v2.length, h: digest(v2, "sha256") });
+    expect(ops).toEqual([
+      "e mq.m1", "e mq.k1", "e mq.t1", "e mq.f1", // the begin: the other slot cleared
+      `w mq.f1 0 ${HEADER}`, // the slot file created (its size), its header
+      ...Array.from({ length: chunks }, (_, i) => `w mq.f1 ${HEADER + i * CHUNK} ${Math.min(CHUNK, v2.length - i * CHUNK)}`),
+      `w mq.m1 -1 ${record.length}`, // the finish: the switch
+      "w mq.t1 -1 1", // the trial boot: the selector's marker
+      "w mq.k1 -1 1", // the new image online: its confirmation
+    ]);
+    const REC = ops.length - 2, T = ops.length - 1, K = ops.length;
+
+    // each operation up to the switch, cut before its first byte: the old image
+    for (let at = 1; at <= REC; at++) expect([at, await update([[at, 0]])]).toEqual([at, OLD]);
+    // in the middle of a write: the slot's header, its first, a middle and its last chunk, the record
+    for (const [at, bytes] of [[5, 30], [6, 200], [6 + (chunks >> 1), 1], [REC - 1, (v2.length % CHUNK) >> 1], [REC, 10]])
+      expect([at, bytes, await update([[at, bytes]])]).toEqual([at, bytes, OLD]);
+    // the record written, the power gone before the reboot: the new image, on trial, confirms
+    expect(await update([], true)).toEqual(NEW);
+    // the trial marker not written: the selector tries the new image again, it confirms
+    expect(await update([[T, 0]])).toEqual(NEW);
+    // the marker written, the power gone before the image ran: that trial is used up, rolled back
+    expect(await update([[T, 1]])).toEqual({ ...OLD, said: ["rolled back"] });
+    // the new image's confirmation not written: rolled back at the next boot ...
+    expect(await update([[K, 0]])).toEqual({ ...OLD, said: ["rolled back"] });
+    // ... also when the power goes again as the selector erases the failed record
+    expect(await update([[K, 0], [K + 1, 0]])).toEqual({ ...OLD, said: ["rolled back"] });
+    expect(ops.slice(K)).toEqual(["e mq.m1", "e mq.m1"]);
+    // the confirmation written: the new image, for good
+    expect(await update([[K, 1]])).toEqual({ ...NEW, said: [] });
+  }, 150000);
 
   describe("bad inputs, sent by hand: each refused with its reason, the running firmware untouched", () => {
     // one device for them all; each case ends with a power cycle into the old image
