@@ -243,6 +243,38 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
     expect(await update([[K, 1]])).toEqual({ ...NEW, said: [] });
   }, 150000);
 
+  // (16 KB: a 1 MB ESP8266's Storage, which this image, 20 KB, does not even fit: the emulation holds it
+  // anyway, and its free space reads negative; 32 KB: room for one image, not for two)
+  it.each([16384, 32768])("an ESP8266 with %i bytes of Storage: no room for a second image, refused before anything is written; the verdict says so", async (bytes) => {
+    const cfg8266 = join(dir, "esp8266.json"), sec8266 = join(dir, "esp8266-secrets.json");
+    writeFileSync(cfg8266, config({ wifi: { ssid: "ap" } }));
+    writeFileSync(sec8266, JSON.stringify({ ota: { key: KEY }, wifi: { password: "pw-123" } }));
+    const img = (await buildImage("esp8266", { config: cfg8266, secrets: sec8266, version: "1.0.0" })).code;
+    // (its digest is CRC-32 and its tag HMAC-SHA1: that build's crypto has SHA-1 only)
+    const storage = new Map(Object.entries(flashFiles(img, { key: KEY, version: "1.0.0", alg: "crc32", deadlineMs: 10000 }))) as Map<string, string>;
+    const before = new Map(storage), writes: string[] = [];
+    dev = new OtaDevice({ board: "esp8266", storage, storageBytes: bytes, onStorage: (op, name) => { if (name.startsWith("mq.")) writes.push(op + " " + name); } });
+    let mark = answers.length;
+    await dev.power();
+    await until(() => answers.slice(mark).some((a) => a.s === "online"), 10000, "online");
+    const r = await runOta({ ...opts({ version: "2.0.0" }), config: cfg8266, secrets: sec8266 });
+    expect(r[0].ok).toBe(false);
+    let used = 0;
+    for (const [k, v] of before) used += k.length + v.length + 32; // (the emulation's count: 32 bytes of header a file)
+    expect(r[0].verdict).toBe(`refused: no room for a second image: ${img.length + 512} bytes needed, ${bytes - used} free`);
+    expect(answers.find((a) => a.s === "idle")).toMatchObject({ v: "1.0.0", b: "esp8266", d: "crc32", k: "sha1", h: digest(img, "crc32") });
+    await until(() => errors.length > 0, 5000, "the report on " + B + "error");
+    expect(errors[0].error).toMatch(/^no room for a second image/);
+    expect(writes).toEqual([]);
+    expect(storage).toEqual(before);
+    // it runs on
+    mark = answers.length;
+    await dev.cut();
+    await dev.power();
+    expect(await booted(mark)).toMatchObject({ v: "1.0.0", b: "esp8266" });
+    expect(dev.uncaught).toEqual([]);
+  }, 60000);
+
   describe("bad inputs, sent by hand: each refused with its reason, the running firmware untouched", () => {
     // one device for them all; each case ends with a power cycle into the old image
     let d: OtaDevice;
