@@ -1227,6 +1227,9 @@ class EspruinoEmu implements Espruino {
     if (r.error) {
       const e = this.vm.dump(r.error);
       r.error.dispose();
+      // E.reboot() or a power cut (onStorage) while the code loads (a boot selector's top level): the
+      // emulation halted, as Espruino would; not an error of the code
+      if (this.halted && e && e.reboot === true) return undefined;
       this.jobs();
       const msg = e && typeof e === "object" ? `${e.name || "Error"}: ${e.message}\n${e.stack || ""}` : String(e);
       throw new Error(`${file}: ${msg}`);
