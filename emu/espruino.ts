@@ -1617,7 +1617,7 @@ class EspruinoEmu implements Espruino {
       case "x": this.storage.clear(); return undefined;
       case "l": return JSON.stringify([...this.storage.keys()]);
       case "f": return Math.max(0, this.storageTotal - this.storageBytes());
-      case "s": return JSON.stringify({ totalBytes: this.storageTotal, freeBytes: this.storageTotal - this.storageBytes(), fileBytes: this.storageBytes(), fileCount: this.storage.size, trashBytes: 0, trashCount: 0 });
+      case "s": return JSON.stringify({ totalBytes: this.storageTotal, freeBytes: Math.max(0, this.storageTotal - this.storageBytes()), fileBytes: this.storageBytes(), fileCount: this.storage.size, trashBytes: 0, trashCount: 0 });
     }
     return undefined;
   }
