@@ -8,7 +8,8 @@
 // writes each into Storage as it comes), then finish. The device checks the image, switches, reboots,
 // and the new image must come online and confirm, else it is rolled back. One progress line per device
 // and a verdict each: updated to version X, already up to date, rolled back, refused: why, unreachable.
-// --all finds the devices by their retained status topics under the config's base.
+// --all finds the devices by their retained status topics under the config's base (an offline one is
+// asked too, briefly, and reported unreachable).
 import mqtt from "mqtt";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -63,10 +64,10 @@ export async function runOta(o) {
   const T = Object.assign({ answer: 10000, chunk: 5000, boot: deadline + 30000, find: 1500 }, o.timeouts || {});
   const c = await mqtt.connectAsync(o.broker, { clientId: "mqtt-mcu-ota-" + Math.random().toString(16).slice(2, 10), reconnectPeriod: 500, connectTimeout: 10000 });
   // every device's answers, by id: each waiter gets the next answer of its device
-  const waiters = new Map(), online = new Set();
+  const waiters = new Map(), online = new Set(), known = new Set();
   c.on("message", (t, p, pkt) => {
     const l = t.split("/"), id = l[l.length - 2];
-    if (t.endsWith("/status")) { if (p.toString() === "online") online.add(id); else online.delete(id); return; }
+    if (t.endsWith("/status")) { if (p.length) known.add(id); if (p.toString() === "online") online.add(id); else online.delete(id); return; }
     let m; try { m = JSON.parse(p.toString()); } catch { return; }
     const w = waiters.get(id);
     if (w) { waiters.delete(id); w(m); }
@@ -89,8 +90,10 @@ export async function runOta(o) {
   let ids;
   if (o.all) {
     await wait(T.find); // the retained status topics arrive after the SUBACK
-    ids = [...online].sort();
-    if (!ids.length) log(`no device online under ${base}/`);
+    // every device with a retained status: those offline get their verdict too (unreachable)
+    ids = [...known].sort();
+    if (!ids.length) log(`no device under ${base}/ (no retained ${base}/+/status)`);
+    else log(`${ids.length} device(s) under ${base}/, ${ids.filter((i) => online.has(i)).length} online`);
   } else ids = [o.device];
 
   const images = new Map(); // board -> built image (once per board)
@@ -107,8 +110,9 @@ export async function runOta(o) {
       log(`${id}: ${r.sent || 0}/${r.total || "?"} B${rate} ${state}`);
     };
     const done = (ok, verdict) => { r.ok = ok; r.verdict = verdict; r.ms = Date.now() - t0; log(`${id}: ${verdict}`); return r; };
-    let a = await ask(id, "cmd/ota", '{"q":1}', T.answer);
-    if (!a) return done(false, "unreachable: no answer on " + `${base}/${id}/ota` + (online.has(id) ? "" : " (not online)") + ` within ${T.answer / 1000} s (is "ota" in its config?)`);
+    // (an offline device: a short wait, the broker does not keep its messages for it)
+    let a = await ask(id, "cmd/ota", '{"q":1}', o.all && !online.has(id) ? Math.min(T.answer, 3000) : T.answer);
+    if (!a) return done(false, "unreachable: no answer on " + `${base}/${id}/ota` + (online.has(id) ? ` within ${T.answer / 1000} s (is "ota" in its config?)` : " (it is offline)"));
     if (a.s === "refused") return done(false, "refused: " + a.e);
     let img;
     try { img = await image(a.b); } catch (e) { return done(false, "refused: cannot build for board " + a.b + ": " + e.message); }

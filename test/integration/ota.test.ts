@@ -111,7 +111,13 @@ describe.skipIf(!hasMosquitto)("updates over MQTT: the built firmware in the emu
   it("--all finds the devices online under the base; --dry-run builds and asks, sends nothing; progress lines and verdicts", async () => {
     const d = await flashed();
     const lines: string[] = [];
+    // a device that went away: its retained status says offline; --all reports it unreachable
+    const ghost = "gone" + process.pid;
+    await obs.publishAsync(`mcu/${ghost}/status`, "offline", { retain: true, qos: 1 });
     const r = await runOta(opts({ device: null, all: true, dryRun: true, version: "2.5.0", log: (l: string) => lines.push(l) }));
+    await obs.publishAsync(`mcu/${ghost}/status`, "", { retain: true, qos: 1 });
+    expect(r.find((x: any) => x.id === ghost)).toMatchObject({ ok: false, verdict: `unreachable: no answer on mcu/${ghost}/ota (it is offline)` });
+    expect(lines).toContain("2 device(s) under mcu/, 1 online");
     const mine = r.find((x: any) => x.id === ID)!;
     expect(mine.verdict).toMatch(/^would update from 1\.0\.0 to 2\.5\.0: \d+ B for espruino-linux in \d+ chunks \(dry run: nothing sent\)/);
     expect(answers.map((a) => a.s)).toEqual(["online", "idle"]);
