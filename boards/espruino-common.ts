@@ -74,7 +74,7 @@ var W: any, wUp = false, wOpt: NetOptions = {}, wDelay = 0, wTimer: any = 0;
 function wSet(u: boolean) {
   if (u == wUp) return;
   wUp = u;
-  if (u) upAll();
+  if (u) for (var i = 0; i < upFns.length; i++) upFns[i](); // (not upAll: a function more in the ESP bundles' RAM)
 }
 function wGo() {
   wTimer = 0;

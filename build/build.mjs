@@ -101,7 +101,12 @@ export async function bundle({ entry, out, define = {}, alias = {}, minify = tru
   });
   const es5 = await swc.transform(r.outputFiles[0].text, minify ? SWC : { ...SWC, minify: false, jsc: { ...SWC.jsc, minify: undefined } });
   // the engine's own require/exports, hidden from esbuild under sentinel names
-  const code = es5.code.replace(/__REQUIRE__/g, "require").replace(/\bEXPORTS\b/g, "exports").trim() + "\n";
+  let code = es5.code.replace(/__REQUIRE__/g, "require").replace(/\bEXPORTS\b/g, "exports").trim() + "\n";
+  // The firmware's outer function is called with .call(this), not (): Espruino names each frame of an
+  // exception's stack trace by its function, and an anonymous function called directly is named by its
+  // whole text, copied into RAM: any exception thrown while the bundle loads, even one caught, would then
+  // need a copy of the bundle (20 KB: out of memory on an ESP8266). Seen on the real 2v29.
+  if (!module && /^("use strict";)?!function\(\)\{/.test(code) && code.endsWith("}();\n")) code = code.slice(0, -4) + ".call(this);\n";
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, code);
   return code;
