@@ -98,8 +98,8 @@ var wifiNet = {
     var ip = W.getIP();
     wOpt = o || {};
     // after reset() or an upload the link may already be up: no "connected" event will come
-    // (from a timer: the first connect must not run inside the boot code, whose deep stack leaves a
-    // refused connect's exception no room on a 1,600-block ESP8266: OUT OF MEMORY, then Uncaught)
+    // (from a timer: the first connect must not run while the bundle loads, where a refused connect's
+    // exception would build its stack trace with the bundle's outer function in it; see alwaysUp)
     if (ip && ip.ip && ip.ip != "0.0.0.0") setTimeout(wConnected, 1); else wGo();
   },
   on: onUp,
