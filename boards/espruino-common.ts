@@ -57,14 +57,11 @@ if (typeof __FOREVER__ == "undefined" || !__FOREVER__ || __SLEEP__) pins.unwatch
 // ---- the network of Linux boards: the OS owns the link, so it is always up; start() says "up" once ----
 var upFns: Array<() => void> = [];
 function onUp(e: string, fn: () => void) { if (e == "up") upFns.push(fn); }
-function upAll() { for (var i = 0; i < upFns.length; i++) upFns[i](); }
-// "up" from a timer, not from start(): start() runs while the bundle loads, inside its outer function
-// (an anonymous IIFE), and the first connect() throws when the broker refuses it. Espruino builds an
-// exception's stack trace at the throw, even a caught one, and names each frame by its function: for
-// the IIFE that is its whole text, copied into RAM (20 KB: out of memory on the 1,600-block build,
-// which interrupts the boot; seen on the real 2v29 when an update's new image booted with its broker down).
+// (start() runs while the bundle loads, and the first connect() throws when the broker refuses it: the
+// build calls the bundle's outer function with .call(this), so that exception's stack trace does not
+// copy the whole bundle's text into RAM; see build/build.mjs)
 export var alwaysUp = {
-  start: function () { setTimeout(upAll, 0); },
+  start: function () { for (var i = 0; i < upFns.length; i++) upFns[i](); },
   on: onUp,
 } as any as Network;
 
@@ -74,7 +71,7 @@ var W: any, wUp = false, wOpt: NetOptions = {}, wDelay = 0, wTimer: any = 0;
 function wSet(u: boolean) {
   if (u == wUp) return;
   wUp = u;
-  if (u) for (var i = 0; i < upFns.length; i++) upFns[i](); // (not upAll: a function more in the ESP bundles' RAM)
+  if (u) for (var i = 0; i < upFns.length; i++) upFns[i]();
 }
 function wGo() {
   wTimer = 0;
