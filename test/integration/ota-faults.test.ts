@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { connectAsync, MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { startFaultProxy, FaultProxy } from "../helpers/fault-proxy";
-import { OtaDevice, OtaDeviceOptions } from "../helpers/ota-device";
+import { OtaDevice, OtaDeviceOptions, otaConfig } from "../helpers/ota-device";
 // @ts-ignore: build scripts are plain ESM
 import { buildImage, runOta } from "../../build/ota.mjs";
 // @ts-ignore
@@ -29,13 +29,7 @@ describe.skipIf(!hasMosquitto)("updates over MQTT, the faults: the built firmwar
   const answers: any[] = [], errors: any[] = [], states: string[] = [];
   let dev: OtaDevice | null = null;
 
-  function config(extra: any = {}) {
-    return JSON.stringify(Object.assign({
-      id: ID, broker: { host: "127.0.0.1", port: px.port, keepalive: 10 }, base: "mcu", interval: 60, homeassistant: false,
-      ota: { deadline: 10 },
-      actuators: [{ name: "relay", type: "digital", pin: "D5" }],
-    }, extra));
-  }
+  const config = (extra: any = {}) => otaConfig(ID, px.port, extra);
   const opts = (o: any = {}) => ({ config: cfgFile, secrets: secFile, broker: `mqtt://127.0.0.1:${broker.port}`, device: ID, log: () => {}, timeouts: { answer: 3000, chunk: 2000, boot: 25000 }, ...o });
 
   /** an answer on the ota topic after `mark` (answers.length then) */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync, MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
-import { OtaDevice } from "../helpers/ota-device";
+import { OtaDevice, otaConfig } from "../helpers/ota-device";
 // @ts-ignore: build scripts are plain ESM
 import { buildImage, parseOtaArgs, runOta } from "../../build/ota.mjs";
 // @ts-ignore
@@ -37,13 +37,7 @@ describe.skipIf(!hasMosquitto)("updates over MQTT: the built firmware in the emu
   const answers: any[] = [], errors: any[] = [];
   let dev: OtaDevice | null = null;
 
-  function config(extra: any = {}) {
-    return JSON.stringify(Object.assign({
-      id: ID, broker: { host: "127.0.0.1", port: broker.port, keepalive: 10 }, base: "mcu", interval: 60, homeassistant: false,
-      ota: { deadline: 10 },
-      actuators: [{ name: "relay", type: "digital", pin: "D5" }],
-    }, extra));
-  }
+  const config = (extra: any = {}) => otaConfig(ID, broker.port, extra);
   const opts = (o: any = {}) => ({ config: cfgFile, secrets: secFile, broker: `mqtt://127.0.0.1:${broker.port}`, device: ID, log: () => {}, timeouts: { answer: 4000, chunk: 3000, boot: 25000 }, ...o });
 
   /** a device flashed with v1 (npm run flash -- --save writes the same files) */
