@@ -2,7 +2,8 @@
 // selector: build/ota-image.mjs; the sender: build/ota.mjs).
 //
 //   <base>/<id>/cmd/ota    control, JSON: {"q":1} asks what runs; {"v","b","l","h","t"} begins an update
-//                          (version, board, length, digest, tag); {"f":1} finishes it; {"x":1} aborts it
+//                          (version, board, length, digest, tag: lowercase hex); {"f":1} finishes it;
+//                          {"x":1} aborts it
 //   <base>/<id>/ota/<off>  the image's bytes from offset <off> (subscribed only while an update runs)
 //   <base>/<id>/ota        the device's answers, JSON {"s": state, ...}: idle, ready, ack (o: the next
 //                          offset), dup, refused (e: why), aborted, rebooting, updated, rolled back
@@ -53,18 +54,21 @@ function bye(f: any) {
  * -2 a connect: a new image confirms itself (the selector then keeps it), a rollback is told.
  */
 export function ota(f: any, off: number, p?: any) {
-  var b = f.b, o = b.ota, fs = o.fs, u: Upd = f.u, c = f.c, k = c.ota.k, m: any, j: number, n: number, g: any, i: number, now = b.clock.now();
+  // A chunk first, with one local: Espruino makes a function's variables when their `var` runs (it
+  // does not hoist), and this runs with the chunk in RAM, at the peak of an update.
+  var u: Upd = f.u;
   if (off >= 0 || off != off) { // (NaN: a chunk topic whose offset is not a number)
     if (!u) return st(f, { e: "no update under way" });
-    u.a = now;
+    u.a = f.b.clock.now();
     // (a chunk sent again after a lost acknowledgement: written already, and Storage cannot write twice)
     if (off < u.o) return st(f, { s: "dup", o: u.o });
     if (off != u.o) return st(f, { e: "chunk at " + off + ", expected " + u.o, o: u.o });
     if (off + p.length > u.l) return st(f, { e: "chunk past the announced length " + u.l, o: u.o });
-    fs.write("mq.f" + u.j, p, 64 + off);
+    f.b.ota.fs.write("mq.f" + u.j, p, 64 + off);
     u.o += p.length;
     return st(f, { s: "ack", o: u.o });
   }
+  var b = f.b, o = b.ota, fs = o.fs, c = f.c, k = c.ota.k, m: any, j: number, n: number, g: any, i: number, now = b.clock.now();
   if (off < -1) {
     if ((i = o.s) < 0) return;
     o.s = i & 1;
@@ -125,7 +129,8 @@ export function ota(f: any, off: number, p?: any) {
   fs.erase("mq.f" + j);
   for (g = "", i = 0; i < 64; i++) g += String.fromCharCode(k ? (k.charCodeAt(i) | 0) ^ 0x36 : 32);
   fs.write("mq.f" + j, g, 0, 64 + m.l);
-  f.u = { j: j, l: m.l, o: 0, h: m.h.toLowerCase(), t: ("" + m.t).toLowerCase(), v: m.v, a: now };
+  // (the digest and tag as sent, lowercase hex: a lowered copy would be two strings more at this peak)
+  f.u = { j: j, l: m.l, o: 0, h: m.h, t: m.t, v: m.v, a: now };
   f.client.subscribe(f.base + "ota/+", { qos: 1 });
   st(f, { s: "ready", o: 0 });
 }

@@ -102,7 +102,10 @@ export function more(this: DecoderState, chunk: string, i: number): number {
   } else if (x) {
     d.ds = 0;
     d.db = "";
-    c.pkt(decode(d.df, x, y, z, c.dk));
+    // (x becomes the packet: a body gathered from several chunks is freed before the packet is
+    // delivered, not held beside its payload's copy while the application handles it)
+    x = decode(d.df, x, y, z, c.dk);
+    c.pkt(x);
   }
   return i;
 }
