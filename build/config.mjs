@@ -392,7 +392,7 @@ export function validateConfig(cfg, board = "host", secrets = {}, version = "0")
   // not enumerable: never compiled into the bundle
   Object.defineProperty(out, "warnings", { value: warns });
   // the boot selector's deadline (ms) and the hash of the tag: for the flash and update commands
-  if (out.ota) Object.defineProperty(out, "otaInfo", { value: { deadline: otaDeadline * 1000, hash: caps.ota, digest: caps.ota === "sha256" ? "sha256" : "crc32" } });
+  if (out.ota) Object.defineProperty(out, "otaInfo", { value: { deadline: otaDeadline * 1000, hash: caps.ota, digest: caps.ota === "sha256" ? "sha256" : "crc32", key: sec.ota && sec.ota.key } });
   return out;
 }
 
@@ -404,6 +404,14 @@ function readJson(file, what) {
   }
 }
 
+/** The secrets.json a config reads when none is named: beside it, else in the project root; for the
+ *  example config, examples/secrets.example.json. null: none. */
+export function secretsFor(cfgFile) {
+  cfgFile = resolve(cfgFile);
+  for (const f of [join(dirname(cfgFile), "secrets.json"), join(ROOT, "secrets.json")]) if (existsSync(f)) return f;
+  return cfgFile === EXAMPLE ? EXAMPLE_SECRETS : null;
+}
+
 /**
  * Load and validate: `file` (default examples/device.json) and `secrets` (default: secrets.json beside
  * the config, else in the project root; for the example config, examples/secrets.example.json).
@@ -411,11 +419,7 @@ function readJson(file, what) {
  */
 export function loadConfig(board, { file, secrets } = {}) {
   const cfgFile = resolve(file || EXAMPLE);
-  let secFile = secrets ? resolve(secrets) : null;
-  if (!secFile) {
-    for (const f of [join(dirname(cfgFile), "secrets.json"), join(ROOT, "secrets.json")]) if (!secFile && existsSync(f)) secFile = f;
-    if (!secFile && cfgFile === EXAMPLE) secFile = EXAMPLE_SECRETS;
-  }
+  const secFile = secrets ? resolve(secrets) : secretsFor(cfgFile);
   const cfg = readJson(cfgFile, "config"), sec = secFile ? readJson(secFile, "secrets") : {};
   if (sec && sec.broker && typeof sec.broker === "object") for (const k of ["ca", "cert", "key"]) {
     const v = sec.broker[k];
@@ -440,6 +444,7 @@ export function firmwareDefines(board, opts = {}) {
   // what the bundle carries: what the firmware reads, no more (empty id and name mean "the board's id",
   // the version is only for Home Assistant, restore is a define so the unused mode folds away)
   const cfg = Object.assign({}, c);
+  if (c.otaInfo) Object.defineProperty(cfg, "otaInfo", { value: c.otaInfo }); // (not compiled in, as in c)
   for (const k of ["id", "name"]) if (!cfg[k]) delete cfg[k];
   if (!cfg.ha && !cfg.ota) delete cfg.sw;
   delete cfg.restore;

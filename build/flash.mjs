@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { ROOT, DIST, buildAll } from "./build.mjs";
 import { loadConfig } from "./config.mjs";
-import { flashFiles } from "./ota-image.mjs";
+import { configFiles } from "./ota-image.mjs";
 
 /** boards the espruino CLI can flash, and the board description each one uses */
 export const FLASHABLE = { esp32: "ESP32.json", esp8266: "ESP8266_4MB.json", "espruino-linux": "LINUX.json" };
@@ -65,7 +65,7 @@ export async function flash(a) {
   let run = file, data = {};
   if (c.ota && a.save) {
     const image = readFileSync(file, "latin1"), dir = join(DIST, "flash-" + a.board);
-    const files = flashFiles(image, { key: c.ota.k && Buffer.from(c.ota.k, "latin1").toString("utf8"), version: c.sw, alg: a.board === "esp8266" ? "crc32" : "sha256", deadlineMs: c.otaInfo.deadline });
+    const files = configFiles(image, c);
     mkdirSync(dir, { recursive: true });
     for (const n in files) {
       writeFileSync(join(dir, n), files[n], "latin1");

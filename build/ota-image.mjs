@@ -68,6 +68,13 @@ export function tag(image, key, hash = "sha256") {
   return createHmac(hash, keyBytes(key)).update(Buffer.from(image, "latin1")).digest("hex");
 }
 
+/** The files of a device flashed with the firmware `image` built from `config` (build/config.mjs
+ *  loadConfig or firmwareDefines' __CONFIG__, whose otaInfo has the key, the digest and the deadline). */
+export function configFiles(image, config) {
+  const i = config.otaInfo;
+  return flashFiles(image, { key: i.key, version: config.sw, alg: i.digest, deadlineMs: i.deadline });
+}
+
 /** The files of a device flashed with `image` (a built bundle) in slot 0: what `npm run flash -- --save`
  *  writes for a config with "ota" (binary strings, name -> content). */
 export function flashFiles(image, { key, version, alg = "sha256", deadlineMs } = {}) {

@@ -43,9 +43,8 @@ export async function buildImage(board, o) {
   if (!defines.__CONFIG__.ota) throw new Error(`the config has no "ota": its firmware could not be updated again`);
   if (o.version) defines.__CONFIG__.sw = o.version;
   mkdirSync(join(DIST, "ota"), { recursive: true });
-  const k = defines.__CONFIG__.ota.k;
   const code = await bundle({ entry: "src/app/main.ts", out: join(DIST, "ota", board + ".js"), alias: { board: join(ROOT, "boards", board + ".ts") }, define: defines });
-  return { code, version: defines.__CONFIG__.sw, key: k === undefined ? null : Buffer.from(k, "latin1").toString("utf8") };
+  return { code, version: defines.__CONFIG__.sw, key: defines.__CONFIG__.otaInfo.key };
 }
 
 const wait = (ms) => new Promise((r) => setTimeout(r, ms));

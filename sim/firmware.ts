@@ -1,13 +1,12 @@
 // Build the firmware for the simulated board exactly as `npm run build` does (esbuild + swc, ES5,
 // minified, the config compiled in), with the broker pointed at the one the simulator uses.
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 // @ts-ignore: build scripts are plain ESM
 import { bundle, ROOT } from "../build/build.mjs";
-import * as buildConfig from "../build/config.mjs";
+import { firmwareDefines } from "../build/config.mjs";
 // @ts-ignore
-import { flashFiles } from "../build/ota-image.mjs";
-const { firmwareDefines, EXAMPLE, EXAMPLE_SECRETS } = buildConfig;
+import { configFiles } from "../build/ota-image.mjs";
 import type { Config } from "../src/app/config";
 
 export interface BrokerTarget {
@@ -81,12 +80,6 @@ export function demoSecrets(dir: string): string {
   return f;
 }
 
-/** the secrets.json a build of `cfgFile` reads when none is given (as build/config.mjs loadConfig looks) */
-export function secretsFileFor(cfgFile: string): string | null {
-  for (const f of [join(dirname(cfgFile), "secrets.json"), join(ROOT, "secrets.json")]) if (existsSync(f)) return f;
-  return resolve(cfgFile) === EXAMPLE ? EXAMPLE_SECRETS : null;
-}
-
 /** `raw` (a device.json as parsed) with its broker pointed at `b` as pointAt points the compiled config:
  *  host, port, WebSocket path; no other hosts, no TLS. */
 export function pointedConfig(raw: any, b: BrokerTarget): any {
@@ -117,7 +110,7 @@ export interface UpdateSetup {
  * Broker TLS material is left out of the copy (the simulator's broker has no TLS, pointAt drops it), and
  * so is a broker password that was meant for TLS. Returns null for a config without "ota".
  */
-export function updateSetup(o: { fw: BuiltFirmware; board: string; raw: any; secretsFile: string | null; broker: BrokerTarget; dir: string; brokerUrl: string; id: string }): UpdateSetup | null {
+export function updateSetup(o: { fw: BuiltFirmware; raw: any; secretsFile: string | null; broker: BrokerTarget; dir: string; brokerUrl: string; id: string }): UpdateSetup | null {
   const c = o.fw.config as any;
   if (!c.ota) return null;
   const sec = o.secretsFile && existsSync(o.secretsFile) ? JSON.parse(readFileSync(o.secretsFile, "utf8")) : {};
@@ -128,9 +121,7 @@ export function updateSetup(o: { fw: BuiltFirmware; board: string; raw: any; sec
   const config = join(o.dir, "device.json"), secrets = join(o.dir, "secrets.json");
   writeFileSync(config, JSON.stringify(pointedConfig(o.raw, o.broker), null, 2) + "\n");
   writeFileSync(secrets, JSON.stringify(sec, null, 2) + "\n", { mode: 0o600 });
-  const key = c.ota.k === undefined ? undefined : Buffer.from(c.ota.k, "latin1").toString("utf8");
-  const deadline = (o.raw.ota && o.raw.ota.deadline) || buildConfig.OTA_DEADLINE;
-  const files = flashFiles(o.fw.code, { key, version: c.sw, alg: o.board === "esp8266" ? "crc32" : "sha256", deadlineMs: deadline * 1000 });
+  const files = configFiles(o.fw.code, c);
   return {
     storage: new Map(Object.entries(files)) as Map<string, string>, config, secrets, version: c.sw,
     command: `npm run ota -- --config ${config} --secrets ${secrets} --broker ${o.brokerUrl} --device ${o.id}`,

@@ -9,7 +9,8 @@ import { isIP } from "node:net";
 import * as esbuild from "esbuild";
 import { parseArgs, USAGE, DEFAULT_PORTS, brokerUrl, type BrokerUrl, type SimArgs } from "./args";
 import { startBroker } from "./broker";
-import { buildFirmware, demoSecrets, secretsFileFor, updateSetup, ROOT, type UpdateSetup } from "./firmware";
+import { buildFirmware, demoSecrets, updateSetup, ROOT, type UpdateSetup } from "./firmware";
+import { secretsFor } from "../build/config.mjs";
 import { actuatorInfo, sensorInfo } from "./device";
 import { SimBoard, type BoardSnapshot } from "./board";
 import { startWeb } from "./server";
@@ -94,7 +95,7 @@ export async function start(a: SimArgs, o: { shutdown: Shutdown; out?: (s: strin
   const raw = JSON.parse(readFileSync(cfgFile, "utf8"));
   // with "ota": flashed as npm run flash -- --save does (boot selector, slot 0), and updatable with the
   // config and secrets written to the temporary directory
-  const upd = updateSetup({ fw, board: a.board, raw, secretsFile: secrets || secretsFileFor(cfgFile), broker: target, dir: tmp, brokerUrl: brokerUrl(broker), id });
+  const upd = updateSetup({ fw, raw, secretsFile: secrets || secretsFor(cfgFile), broker: target, dir: tmp, brokerUrl: brokerUrl(broker), id });
   const sensors = sensorInfo(c, raw), actuators = actuatorInfo(c, raw);
   for (const s of sensors) if (s.kind === "none") log.info(`sensor ${s.name} (${s.type}) is not simulated: it reads null`);
 

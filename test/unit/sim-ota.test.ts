@@ -87,7 +87,7 @@ describe("updating the simulated board through the embedded broker", () => {
     writeFileSync(cfgFile, JSON.stringify(raw));
     const secrets = demoSecrets(dir), target = { host: "127.0.0.1", port: broker.port };
     const fw = await buildFirmware({ board: "esp32", configFile: cfgFile, secrets, broker: target, outDir: dir });
-    upd = updateSetup({ fw, board: "esp32", raw, secretsFile: secrets, broker: target, dir, brokerUrl: url(), id: "sim-board" })!;
+    upd = updateSetup({ fw, raw, secretsFile: secrets, broker: target, dir, brokerUrl: url(), id: "sim-board" })!;
     peer = await connectAsync({ host: "127.0.0.1", port: broker.port, reconnectPeriod: 0 });
     peer.on("message", (t, p) => { ota.message(t, p.toString()); if (t.endsWith("/status")) status.push(p.toString()); });
     await peer.subscribeAsync("mcu/sim-board/#");
