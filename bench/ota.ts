@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createEspruino, type Espruino } from "../emu/espruino";
+import { OtaDevice } from "../emu/saved-board";
 import { args, emit, median } from "./lib";
 import { benchConfig } from "./firmware";
 import { startMosquitto } from "./mosquitto";
@@ -46,36 +46,10 @@ async function countingProxy(port: number) {
   };
 }
 
-/** an updatable device in the emulation: boots from .bootcde, boots again at E.reboot() */
-class Device {
-  emu: Espruino | null = null;
-  boots = 0;
-  private stopped = false;
-  private pump: Promise<void> = Promise.resolve();
-  constructor(readonly storage: Map<string, string>, readonly mac: string) {}
-  async power() {
-    if (this.stopped) return;
-    await this.pump;
-    this.emu?.dispose();
-    const emu = await createEspruino({
-      board: "espruino-linux", storage: this.storage, mac: this.mac, cpuLimitMs: 20000,
-      onReboot: () => { setTimeout(() => this.power(), 0); },
-    });
-    this.emu = emu;
-    this.boots++;
-    emu.load(this.storage.get(".bootcde") || "");
-    emu.init();
-    this.pump = (async () => {
-      while (!this.stopped && !emu.halted) { try { await emu.run(20); } catch { if (emu.halted) break; } }
-    })();
-  }
-  async stop() { this.stopped = true; await this.pump; this.emu?.dispose(); }
-}
-
 async function run(n: number, port: number, cfgFile: string, secFile: string, v1: string, ota: any, mqtt: any) {
   const { flashFiles } = await import(pathToFileURL(join(ROOT, "build/ota-image.mjs")).href);
   const files = flashFiles(v1, { key: KEY, version: "1.0.0", deadlineMs: 30000 });
-  const devs: Device[] = [];
+  const devs: OtaDevice[] = [];
   // the devices' retained status: wait until all are online (a fresh set of MACs each run)
   const tag = (Date.now() % 0xffff).toString(16).padStart(4, "0");
   const macs = Array.from({ length: n }, (_, i) => `5c:cf:7f:${tag.slice(0, 2)}:${tag.slice(2)}:${(i + 1).toString(16).padStart(2, "0")}`);
@@ -86,7 +60,7 @@ async function run(n: number, port: number, cfgFile: string, secFile: string, v1
   await w.subscribeAsync("mcu/+/status");
   const proxy = await countingProxy(port);
   try {
-    for (const mac of macs) { const d = new Device(new Map(Object.entries(files)) as Map<string, string>, mac); devs.push(d); await d.power(); }
+    for (const mac of macs) { const d = new OtaDevice({ storage: new Map(Object.entries(files)) as Map<string, string>, mac }); devs.push(d); await d.power(); }
     const t0 = Date.now();
     while (!ids.every((i) => on.has(i))) {
       if (Date.now() - t0 > 60000) throw new Error(`${ids.filter((i) => !on.has(i)).length} of ${n} devices not online`);

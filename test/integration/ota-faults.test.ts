@@ -1,5 +1,5 @@
 // Updates over MQTT (#15), the faults: the BUILT espruino-linux firmware in the Espruino emulation, booted
-// from Storage by the boot selector (test/helpers/ota-device.ts), through a real Mosquitto, with a
+// from Storage by the boot selector (emu/saved-board.ts), through a real Mosquitto, with a
 // fault proxy (test/helpers/fault-proxy.ts) between the device and the broker. The update command's code
 // (build/ota.mjs runOta) sends where the sender's behaviour is under test; bad inputs are sent by hand
 // with mqtt.js. Real time.
@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { connectAsync, MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { startFaultProxy, FaultProxy } from "../helpers/fault-proxy";
-import { OtaDevice, OtaDeviceOptions, otaConfig } from "../helpers/ota-device";
+import { OtaDevice, OtaDeviceOptions } from "../../emu/saved-board";
+import { otaConfig } from "../helpers/ota-config";
 // @ts-ignore: build scripts are plain ESM
 import { buildImage, runOta } from "../../build/ota.mjs";
 // @ts-ignore

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync, MqttClient } from "mqtt";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
-import { OtaDevice, otaConfig } from "../helpers/ota-device";
+import { OtaDevice } from "../../emu/saved-board";
+import { otaConfig } from "../helpers/ota-config";
 // @ts-ignore: build scripts are plain ESM
 import { buildImage, parseOtaArgs, runOta } from "../../build/ota.mjs";
 // @ts-ignore

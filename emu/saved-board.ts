@@ -1,9 +1,10 @@
-// An updatable device in the Espruino emulation, as a saved board runs: Storage holds the boot selector
-// (.bootcde), the slots and their records (build/ota-image.mjs), and every boot runs .bootcde from it.
+// A board in the Espruino emulation as a saved board runs (the update tests and the bench's ota part):
+// every boot runs .bootcde from its Storage, which for an updatable device holds the boot selector, the
+// slots and their records (build/ota-image.mjs).
 // E.reboot() boots it again with the same Storage (as the chip would); a power cut (cut(), or the
 // emulation's onStorage hook in the middle of a Storage write) halts it, and power() boots it again.
 // The event pump runs until stop().
-import { createEspruino, type Espruino, type BoardName, type EspruinoOptions } from "../../emu/espruino";
+import { createEspruino, type Espruino, type BoardName, type EspruinoOptions } from "./espruino";
 
 export interface OtaDeviceOptions {
   board?: BoardName;
@@ -11,6 +12,8 @@ export interface OtaDeviceOptions {
   /** cut the power at a Storage write or erase (see EspruinoOptions.onStorage) */
   onStorage?: EspruinoOptions["onStorage"];
   storageBytes?: number;
+  /** the board's MAC (its device id when the config has none) */
+  mac?: string;
   /** called with each console line */
   log?: (l: string) => void;
 }
@@ -37,6 +40,7 @@ export class OtaDevice {
       board: this.o.board || "espruino-linux",
       storage: this.o.storage,
       storageBytes: this.o.storageBytes,
+      mac: this.o.mac,
       wifi: { connected: true, ssid: "ap", rssi: -50 },
       console: (l) => { this.lines.push(l); this.o.log?.(l); },
       onStorage: this.o.onStorage,
@@ -87,14 +91,4 @@ export class OtaDevice {
     await this.pump;
     if (this.emu) this.emu.dispose();
   }
-}
-
-/** The device.json of the update tests: one relay, no Home Assistant, a 10 s deadline, the broker at
- *  `port`; `extra` replaces top-level keys. */
-export function otaConfig(id: string, port: number, extra: any = {}) {
-  return JSON.stringify(Object.assign({
-    id, broker: { host: "127.0.0.1", port, keepalive: 10 }, base: "mcu", interval: 60, homeassistant: false,
-    ota: { deadline: 10 },
-    actuators: [{ name: "relay", type: "digital", pin: "D5" }],
-  }, extra));
 }
