@@ -95,9 +95,8 @@ var wifiNet = {
     var ip = W.getIP();
     wOpt = o || {};
     // after reset() or an upload the link may already be up: no "connected" event will come
-    // (from a timer: the first connect must not run while the bundle loads, where a refused connect's
-    // exception would build its stack trace with the bundle's outer function in it; see alwaysUp)
-    if (ip && ip.ip && ip.ip != "0.0.0.0") setTimeout(wConnected, 1); else wGo();
+    // (the first connect then runs while the bundle loads: see alwaysUp on a refused one)
+    if (ip && ip.ip && ip.ip != "0.0.0.0") wSet(true); else wGo();
   },
   on: onUp,
 } as Network;
@@ -172,8 +171,7 @@ export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
   if (withTls && (typeof __TLS__ == "undefined" || __TLS__)) b.tls = tls;
   if (typeof __SLEEP__ == "undefined" || __SLEEP__) b.sleep = w.sleep;
   if (typeof __OTA__ == "undefined" || __OTA__) {
-    // (asked of the list of built-in modules first: a require() that throws while the bundle loads would
-    // copy the bundle's text into RAM for the stack trace, see alwaysUp)
+    // (asked of the list of built-in modules first: no exception at every boot of a build without it)
     var h: any;
     if (("" + (process.env.MODULES || "crypto")).indexOf("crypto") >= 0) try { h = __REQUIRE__("crypto"); } catch (e) { }
     b.ota = { fs: __REQUIRE__("Storage"), s: typeof MQS == "number" ? MQS : -1, hn: h ? (h.SHA256 ? "sha256" : "sha1") : "", hash: sha, dg: h && h.SHA256 ? sha : E.CRC32 };
