@@ -6,7 +6,7 @@
 // console.log): a function of ours would be RAM for nothing.
 // Espruino does not hoist: every function below is declared before any statement that calls it runs.
 import type { Board, Network, NetOptions, Pins } from "./board";
-import { socketTransport } from "../src/net/socket";
+import { socketTransport, tcp } from "../src/net/socket";
 
 
 // Espruino's globals. Under tsconfig.espruino.json these take the @types/espruino declarations
@@ -158,7 +158,7 @@ export function espruinoBoard(name: string, w: Link, withTls?: boolean): Board {
     name: name,
     id: w.id,
     net: w.net,
-    tcp: socketTransport(__REQUIRE__("net")),
+    tcp: tcp, // (a closure made by socketTransport would be 12 blocks)
     clock: { now: Date.now, setTimer: setTimeout, clearTimer: clearTimeout }, // as createClient's default: no function of ours
     pins: pins,
     diag: { mem: mem, rssi: w.rssi, uptime: uptime },

@@ -2,7 +2,7 @@
 // Node; the default transport is TCP over require("net") and the default clock the engine's timers.
 import { Client as C } from "./mqtt/client";
 import type { ClientOptions, Client } from "./mqtt/client";
-import { socketTransport } from "./net/socket";
+import { tcp } from "./net/socket";
 import { E } from "./mqtt/errors";
 import { decodeUtf8 } from "./mqtt/utf8";
 import type { Clock } from "./mqtt/port";
@@ -23,7 +23,12 @@ export var timers: Clock = {
 /** The default port: TCP over the engine's `net`, and the engine's own timer functions as the clock
  *  (no function of ours: on Espruino each costs RAM; the client tolerates clearTimeout's throw). */
 export function createClient(o: Partial<ClientOptions>): Client {
-  return new (C as any)(o, o.transport || socketTransport(__REQUIRE__("net")), o.clock || { now: Date.now, setTimer: setTimeout, clearTimer: clearTimeout });
+  var c = new (C as any)(o);
+  if (!o.transport) c.t = tcp;
+  // the engine's clock: Date for now(), and a clock without setTimer is the engine's setTimeout and
+  // clearTimeout (port.ts; an object of the three functions is 13 blocks on Espruino)
+  if (!o.clock) c.k = Date;
+  return c;
 }
 
 export { E as codes, decodeUtf8 };

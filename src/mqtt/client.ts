@@ -6,9 +6,10 @@
 // - one constructor with its methods on the prototype, so the code exists once and an instance is its
 //   state: short properties (a name of up to 4 characters costs no block of its own), small integers
 //   rather than booleans, null or floats where a flag will do;
-// - few functions: each function object costs about 6 blocks for as long as the module lives (and one
+// - few functions: each function object costs about 5 blocks for as long as the module lives (and one
 //   more per parameter), so the work is in a few methods that each do one whole job, not in many small
-//   helpers;
+//   helpers; the methods that run rarely (not per message) declare no parameters and read `arguments`,
+//   which exists only while the call runs (about 15 us more per call on Espruino);
 // - nothing allocated per message but the message's own strings; error texts made when an error is;
 // - the hot paths (a PUBLISH in, a PUBLISH out) first in their methods: Espruino reads through every
 //   branch before the one it takes, and each call costs a few microseconds.
@@ -105,8 +106,9 @@ interface State extends Client, DecoderOwner {
   n: number; ak: number; ua: number; e: number;
   /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
   tp: Msg;
-  /** the last topic publish() found valid (0: none yet): a stream of messages to one topic is checked once */
-  vt: string | 0;
+  /** the last topic publish() found valid (none yet: undefined): a stream of messages to one topic is
+   *  checked once */
+  vt: string | undefined;
 
   post(topic: string, payload: any, op: any, cb?: Callback): Client;
   pkt(p: Packet | MqttError): void;
@@ -120,44 +122,12 @@ interface State extends Client, DecoderOwner {
   subscribe(filter: string | string[], opts?: any, cb?: Callback, t?: number): Client;
 }
 
-// The events of one link: the transport calls them, and they act only while their link is the
-// client's current one (`c.ev`), so a late event of a dropped link changes nothing. An object made per
-// link from this one (Object.create: a few blocks, where three closures would be about 20). It is also
-// the link's stream decoder (decoder.ts): the transport's data goes straight into push.
 interface Ev extends LinkEvents, DecoderState { c: State; op: number }
-var EV = {
-  data: push,
-  dd: 1, // data may be a socket's listener (port.ts)
-  more: more,
-  open: function () { var c = this.c; if (c.ev == this) { this.op = 1; if (c.lk) c.connect(1); } },
-  close: function (e?: MqttError) { if (this.c.ev == this) this.c.lost(e || err("ETRANSPORT", "connection closed")); },
-} as ThisType<Ev> & Partial<Ev>;
 
-// The one timer's callback, one function for every client (the Clock port passes it the client, as
-// setTimeout passes its extra argument): the CONNACK deadline, keepalive, or the retry. A timer fires
-// at most once, so `tm` is zeroed first (Espruino reuses the id of a fired timer: a late clear could hit
-// another timer).
-// Keepalive: a PINGREQ once nothing was sent, or nothing received, for keepalive ms (the client must
-// send within each keepalive period [MQTT-3.1.2-23]); the link is dead after 1.5 x keepalive with
-// nothing received. The timer wakes at the nearer of the next ping and the dead line (a ping awaiting
-// its answer is due again keepalive ms after it went: any packet in clears it); nothing is done per packet.
-function tick(c: State) {
-  var t = c.k.now(), ka = c.ka * 1000, dead = c.li + ka * 1.5, due: number;
-  c.tm = 0;
-  if (c.tw == 3) { c.emit("reconnect"); if (!c.e) c.connect(); } // unless a listener ended the client (or connected it already)
-  else if (c.tw == 1) c.lost(err("ETIMEOUT", "no CONNACK"));
-  else if (t >= dead) c.lost(err("EKEEPALIVE", "link dead"));
-  else {
-    if (!c.pg && t - Math.min(c.li, c.lo) >= ka) { c.pg = 1; c.write(12); } // PINGREQ
-    due = (c.pg ? c.lo : Math.min(c.li, c.lo)) + ka;
-    if (c.lk) c.arm(2, Math.max((due > t && due < dead ? due : dead) - t, 1));
-  }
-}
-
-/** The client. `transport` and `clock`, when given, are used instead of those in `o` (src/index.ts
- *  passes the engine's). The options object is kept, not copied: host, port, clientId, clean, username,
- *  password, will and connectTimeout are read at every (re)connect. */
-export function Client(this: State, o: ClientOptions, transport?: Transport, clock?: Clock) {
+/** The client. The options object is kept, not copied: host, port, clientId, clean, username, password,
+ *  will and connectTimeout are read at every (re)connect. (src/index.ts sets the default transport and
+ *  clock after construction.) */
+export function Client(this: State, o: ClientOptions) {
   // (a flag or time that starts undefined is not set here: a property not yet made costs nothing)
   var c = this;
   c.connected = false;
@@ -165,15 +135,15 @@ export function Client(this: State, o: ClientOptions, transport?: Transport, clo
   c.dk = { type: 3 }; // every incoming PUBLISH is decoded into it: `packet` in message events is valid during the call
   c.L = {};
   if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) c.h = [];
-  c.k = clock || o.clock;
+  c.k = o.clock;
   c.f = [];
   c.q = [];
   c.a = [];
   c.sb = {};
   if (typeof __QOS2__ == "undefined" || __QOS2__) c.r = {};
-  c.qb = c.hd = c.n = c.ak = c.vt = c.sv = 0;
+  c.qb = c.hd = c.n = c.ak = c.sv = 0;
   c.o = o;
-  c.t = transport || o.transport;
+  c.t = o.transport;
   c.ka = o.keepalive == null ? D.KEEPALIVE : o.keepalive;
   c.tp = { type: 3 };
 }
@@ -197,8 +167,10 @@ Client.prototype = {
     return c;
   },
 
-  post: function (topic: string, payload: any, op: any, cb?: Callback) {
-    var c = this, q = c.q, qos: number, m: Msg, on: any, why: any, i: number, d: Msg, x: number;
+  // post(topic, payload, opts, cb): publish's every other case
+  post: function () {
+    var a = arguments, c = this, q = c.q, topic: string = a[0], payload: any = a[1], op: any = a[2], cb: Callback | undefined = a[3],
+      qos: number, m: Msg, on: any, why: any, i: number, d: Msg, x: number;
     if (op.call) { cb = op; op = 0; }
     qos = op.qos | 0;
     on = c.connected && !q.length;
@@ -236,8 +208,10 @@ Client.prototype = {
   // list or a bad filter or QoS (reported): an empty or invalid request is a protocol violation, resent
   // after every reconnect. Offline, requests wait for the link: at most queue.maxMessages of them
   // (EQUEUEFULL).
-  subscribe: function (filter: any, opts: any, cb?: Callback, t?: number) {
-    var c = this, op: any, fs: any[] = [].concat(filter), i = 0, j: number, f: string, why: any, h = c.h; // our own copy
+  // subscribe(filter, opts, cb, t)
+  subscribe: function () {
+    var a = arguments, c = this, opts: any = a[1], cb: Callback | undefined = a[2], t: number | undefined = a[3], op: any,
+      fs: any[] = [].concat(a[0]), i = 0, j: number, f: string, why: any, h = c.h; // our own copy
     if (opts && opts.call) { cb = opts; opts = 0; }
     op = opts || 0;
     for (; !why && (!i || i < fs.length); i++) {
@@ -266,10 +240,12 @@ Client.prototype = {
     return c;
   },
 
-  unsubscribe: function (filter: any, cb?: Callback) { return this.subscribe(filter, 0, cb, 10); },
+  // unsubscribe(filter, cb)
+  unsubscribe: function () { return this.subscribe(arguments[0], 0, arguments[1], 10); },
 
-  end: function (force: any, cb?: Callback) {
-    var c = this;
+  // end(force, cb)
+  end: function () {
+    var a = arguments, c = this, force: any = a[0], cb: Callback | undefined = a[1];
     if (force && force.call) { cb = force; force = 0; }
     c.e = 1;
     c.arm(0); // the retry, or the link's timer
@@ -281,8 +257,9 @@ Client.prototype = {
   },
 
   // an event's one listener is held as itself; a second makes it a list (as Espruino's own events do)
-  on: function (ev: string, fn: Function) {
-    var L: any = this.L, l = L[ev];
+  // on(event, fn)
+  on: function () {
+    var a = arguments, L: any = this.L, ev: string = a[0], fn: Function = a[1], l = L[ev];
     L[ev] = !l ? fn : l.call ? [l, fn] : l.concat(fn);
     return this;
   },
@@ -401,10 +378,11 @@ Client.prototype = {
   // ---- events and callbacks: an exception in application code never breaks the state machine ----
   // `f` is an event name (its listeners are called) or a callback (called when there is one): one
   // method for both. What an `error` listener throws is dropped rather than looping.
-  emit: function (f: any, a?: any, b?: any, x?: any) {
-    var l = typeof f == "string" ? this.L[f] : f, i = 0, g = l && (l.call ? l : l[0]);
+  // emit(f, a, b, x)
+  emit: function () {
+    var A = arguments, f = A[0], l = typeof f == "string" ? this.L[f] : f, i = 0, g = l && (l.call ? l : l[0]);
     for (; g; g = l[++i]) {
-      try { g(a, b, x); } catch (e) { if (f != "error") this.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
+      try { g(A[1], A[2], A[3]); } catch (e) { if (f != "error") this.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
     }
   },
 
@@ -453,22 +431,28 @@ Client.prototype = {
   },
 
   // ---- the link ----
-  // connect(): open a link, unless one is open or coming, or end() was called; connect(1) (from the
-  // link's open event): the link is open, send CONNECT.
-  connect: function (open?: number) {
-    var c = this, o = c.o, ev: Ev, l: Link, w = o.will, u = o.username, pw = o.password, s: any = o.servers;
-    if (open) {
+  // connect(): open a link, unless one is open or coming, or end() was called. Also the link's open
+  // event (EV.open, `this` the link's events object, whose `c` is its client): send CONNECT, once the
+  // transport has returned the link (else connect() does it when it does).
+  connect: function () {
+    var c = this, ev: any = c, o: ClientOptions, l: Link, w: any, u: any, pw: any, s: any;
+    if (ev.c) { // the open event
+      c = ev.c;
+      if (c.ev != ev) return; // of a link dropped since
+      ev.op = 1;
+      if (!c.lk) return;
+      o = c.o; w = o.will; u = o.username; pw = o.password;
       // (li is set by the CONNACK, before keepalive starts)
       if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
       return c.write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: c.ka,
         will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
         password: pw == null ? pw : toBytes(pw) });
     }
+    o = c.o; s = o.servers;
     c.e = 0;
     if (c.lk || c.tm) return c;
     c.ev = ev = Object.create(EV);
-    ev.c = c;
-    ev.ds = ev.op = 0;
+    ev.c = c; // (its flags start undefined: a property not yet made costs nothing)
     c.arm(1, o.connectTimeout || D.CONNECT_TIMEOUT);
     try {
       s = s && s[c.sv] || o; // the server of this attempt
@@ -477,19 +461,26 @@ Client.prototype = {
       if (c.ev == ev) c.lost(err("ETRANSPORT", "connect: " + ((e as any) && (e as any).message || e)));
       return c;
     }
-    if (c.ev == ev) { c.lk = l; if (ev.op) c.connect(1); }
+    if (c.ev == ev) { c.lk = l; if (ev.op) ev.open(); }
     return c;
   },
 
-  // The link is gone (or must go): tidy up, tell the application, plan the next attempt.
-  lost: function (e?: MqttError) {
-    var c = this, was = c.connected, rc: any = c.o.reconnect, min: number, max: number, d: number, s = c.o.servers;
+  // lost(e): the link is gone (or must go): tidy up, tell the application, plan the next attempt. Also
+  // the link's close event (EV.close, `this` the link's events object, whose `c` is its client).
+  lost: function () {
+    var c = this, e: MqttError | undefined = arguments[0], was: boolean, rc: any, min: number, max: number, d: number, s: any, l: any;
+    if ((c as any).c) { // the close event
+      if ((c as any).c.ev != c) return; // of a link dropped since
+      c = (c as any).c;
+      e = e || err("ETRANSPORT", "connection closed");
+    }
+    was = c.connected; rc = c.o.reconnect; s = c.o.servers;
     if (rc == null) rc = true; // true: the defaults; 0 or false: never reconnect
     min = rc.min || D.RECONNECT_MIN;
     max = rc.max || D.RECONNECT_MAX;
     c.ev = 0;
     c.arm(0);
-    if (c.lk) try { c.lk.close(); } catch (x) {}
+    if (l = c.lk) try { (l.close || l.end)!.call(l); } catch (x) {} // (Link: close, or a socket's own end)
     c.lk = 0;
     c.connected = false;
     // the next attempt goes to the next server, unless refused for a reason every server shares (1, 2, 4, 5)
@@ -510,14 +501,53 @@ Client.prototype = {
   },
 
   // The one timer: the CONNACK deadline, then keepalive; or the retry. Never two at once.
-  arm: function (w: number, ms?: number) {
-    var c = this;
-    // (Espruino's clearTimeout, in the default clock, throws "Unknown Timeout" for a timer that fired)
-    if (c.tm) try { c.k.clearTimer(c.tm); } catch (e) {}
+  // arm(w, ms) sets it for `w` (1 CONNACK deadline, 2 keepalive, 3 retry; 0 clears it). Its callback is
+  // arm itself, one function for every client: the clock calls it with the client (as setTimeout passes
+  // its extra argument), and it then does what the timer was for. A timer fires at most once, so `tm`
+  // is zeroed first (Espruino reuses the id of a fired timer: a late clear could hit another timer).
+  // Keepalive: a PINGREQ once nothing was sent, or nothing received, for keepalive ms (the client must
+  // send within each keepalive period [MQTT-3.1.2-23]); the link is dead after 1.5 x keepalive with
+  // nothing received. The timer wakes at the nearer of the next ping and the dead line (a ping awaiting
+  // its answer is due again keepalive ms after it went: any packet in clears it); nothing is done per
+  // packet.
+  arm: function () {
+    var a = arguments, c: State = this, w = a[0], t: number, ka: number, dead: number, due: number;
+    if (w && w.k) { // the timer fired: `w` is the client
+      c = w;
+      t = c.k.now(); ka = c.ka * 1000; dead = c.li + ka * 1.5;
+      c.tm = 0;
+      if (c.tw == 3) { c.emit("reconnect"); if (!c.e) c.connect(); } // unless a listener ended the client (or connected it already)
+      else if (c.tw == 1) c.lost(err("ETIMEOUT", "no CONNACK"));
+      else if (t >= dead) c.lost(err("EKEEPALIVE", "link dead"));
+      else {
+        if (!c.pg && t - Math.min(c.li, c.lo) >= ka) { c.pg = 1; c.write(12); } // PINGREQ
+        due = (c.pg ? c.lo : Math.min(c.li, c.lo)) + ka;
+        if (c.lk) c.arm(2, Math.max((due > t && due < dead ? due : dead) - t, 1));
+      }
+      return;
+    }
+    // (a clock without setTimer, the default: the engine's timers; Espruino's clearTimeout throws
+    // "Unknown Timeout" for a timer that fired)
+    t = (c.k as Partial<Clock>).setTimer ? 0 : 1;
+    if (c.tm) try { t ? clearTimeout(c.tm) : c.k.clearTimer(c.tm); } catch (e) {}
     c.tw = w;
-    c.tm = w && c.k.setTimer(tick, ms!, c);
+    c.tm = w && (t ? setTimeout(c.arm, a[1], c) : c.k.setTimer(c.arm, a[1], c));
   },
 } as ThisType<State> & Partial<State>;
+
+// The events of one link: the transport calls them, and they act only while their link is the
+// client's current one (`c.ev`), so a late event of a dropped link changes nothing. An object made per
+// link from this one (Object.create: a few blocks, where three closures would be about 20). It is also
+// the link's stream decoder (decoder.ts): the transport's data goes straight into push. Its open and
+// close are the client's connect and lost, which know the events object by its `c` (one function
+// fewer each: a function is about 5 blocks of the device's RAM).
+var EV = {
+  data: push,
+  dd: 1, // data may be a socket's listener (port.ts)
+  more: more,
+  open: Client.prototype.connect,
+  close: Client.prototype.lost,
+} as Partial<Ev>;
 
 if (typeof __API__ == "undefined" || __API__) {
   Client.prototype.queued = function (this: State) { return this.q.length; };
@@ -525,6 +555,6 @@ if (typeof __API__ == "undefined" || __API__) {
 }
 
 /** A new client (the constructor, for TypeScript callers that prefer a function). */
-export function createClient(o: ClientOptions, transport?: Transport, clock?: Clock): Client {
-  return new (Client as any)(o, transport, clock);
+export function createClient(o: ClientOptions): Client {
+  return new (Client as any)(o);
 }

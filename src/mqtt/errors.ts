@@ -26,12 +26,6 @@ export const HANDLER = "EHANDLER";
 
 export const E = { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER } as const;
 
-/** The table, made when it is asked for (the core exports it as a getter: a table held by the module
- *  would be about 40 blocks of an ESP8266's 1,600). */
-export function codeTable(): typeof E {
-  return { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER };
-}
-
 export type Code = typeof E[keyof typeof E];
 
 export interface MqttError {
@@ -44,9 +38,15 @@ export interface MqttError {
 
 /** An error value. With a packet type number `type`, the message names the packet ("PUBLISH: ...").
  *  Without a `code` it is an EMALFORMED error and `message` is the id of the spec rule the packet broke
- *  ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]"; "2.2.3": shorter or longer than its fields). One function for
- *  both (each function is RAM on the device); the names are made only when an error is. */
-export function err(code: Code | 0, message: string, type?: number): MqttError {
+ *  ("3.3.1-4" -> "PUBLISH: [MQTT-3.3.1-4]"; "2.2.3": shorter or longer than its fields). With no
+ *  arguments at all, the table of codes (the core's `codes` getter). One function for all three, its
+ *  parameters read from `arguments` (each function and each declared parameter is RAM on the device,
+ *  and an error is rare); the names are made only when an error is. */
+export function err(code: Code | 0, message: string, type?: number): MqttError;
+export function err(): typeof E;
+export function err(): any {
+  var a = arguments, code = a[0], message = a[1], type = a[2];
+  if (!a.length) return { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER };
   if (!code) { code = "EMALFORMED"; message = "[MQTT-" + message + "]"; }
   if (type != null) message = "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(",")[type] + ": " + message;
   return { code: code, message: message, type: type };

@@ -92,8 +92,9 @@ export function encode(p: Packet): string {
 /** Checks an MQTT string that is not plain ASCII (or has NUL, + or #, or is empty), after its bytes
  *  were read: well-formed UTF-8 without NUL, and a valid topic name (kind 0) or filter (1); any text (2,
  *  server side). Returns it as a JS string, or throws the rule it breaks. */
-function text(s: string, kind: number) {
-  var r = decodeUtf8(s);
+function text(s: string, kind: number): string;
+function text(): string {
+  var s: string = arguments[0], kind: number = arguments[1], r = decodeUtf8(s); // (no declared parameters: see topic.ts)
   if (r == null) throw "1.5.3-1"; // ill-formed UTF-8
   if (~r.indexOf("\0")) throw "1.5.3-2";
   if (kind < 2 && (s = validTopic(r, kind)!)) throw s;

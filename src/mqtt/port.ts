@@ -15,16 +15,20 @@ export interface LinkEvents {
   close(e?: MqttError): void;
 }
 
-/** One connection. `write` takes a binary string; it may throw when the socket is closed. */
+/** One connection. `write` takes a binary string; it may throw when the socket is closed. `close`
+ *  ends it; without one, its `end` does (an Espruino or Node socket as it is). */
 export interface Link {
   write(bytes: string): void;
-  close(): void;
+  close?(): void;
+  end?(): void;
 }
 
 /** Socket factory. May throw (Espruino does on a refused connect or a DNS failure). */
 export type Transport = (host: string, port: number, ev: LinkEvents) => Link;
 
-/** Time. `now()` in milliseconds; timers are one-shot. */
+/** Time. `now()` in milliseconds; timers are one-shot. The client's default (createClient without a
+ *  clock) is the engine's own: `Date` for now(), and a clock without setTimer stands for the engine's
+ *  setTimeout and clearTimeout (no object of ours: on Espruino one of three functions is 13 blocks). */
 export interface Clock {
   now(): number;
   /** calls fn(arg) once after ms, as setTimeout(fn, ms, arg) does (the client passes itself: one

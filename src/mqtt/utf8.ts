@@ -39,10 +39,6 @@ export function toBytes(p: any): string {
 /** JS string -> UTF-8 bytes (toBytes of a string). */
 export var encodeUtf8: (s: string) => string = toBytes;
 
-/** Whether this engine's strings hold UTF-16 units beyond 0xFF (Node, JerryScript, QuickJS). Espruino's
- *  do not from String.fromCharCode, which keeps the low byte (its Unicode builds, for Linux, make them
- *  from UTF-8 with E.asUTF8). */
-export var WIDE = chr(256).charCodeAt(0) == 256;
 declare var E: any;
 
 /** UTF-8 bytes (binary string) -> JS string, or null when ill-formed (a stray or missing continuation
@@ -63,7 +59,10 @@ export function decodeUtf8(b: string): string | null {
       c = c << 6 | b.charCodeAt(i) & 63;
     }
     if (c < m || c >> 11 == 27 || c > 1114111) return null;
-    if (!WIDE && c > 255) fits = 0;
+    // whether this engine's strings hold UTF-16 units beyond 0xFF (Node, JerryScript, QuickJS), asked
+    // only here (a module variable is RAM): Espruino's do not from String.fromCharCode, which keeps the
+    // low byte (its Unicode builds, for Linux, make them from UTF-8 with E.asUTF8)
+    if (c > 255 && chr(256).charCodeAt(0) != 256) fits = 0;
     if (fits) out += c > 65535 ? chr(55232 + (c >> 10), 56320 | c & 1023) : chr(c); // a surrogate pair
   }
   return fits ? out : typeof E != "undefined" && E.asUTF8 ? E.asUTF8(b) : b;

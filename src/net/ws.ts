@@ -102,7 +102,7 @@ var WS = {
     if (w.dn) return;
     if (cf != null) try { w.send(8, cf); } catch (x) {}
     w.cl = w.dn = 1;
-    if (w.l) try { w.l.close(); } catch (x) {}
+    if (w.l) try { (w.l.close || w.l.end)!.call(w.l); } catch (x) {} // (Link: close, or a socket's own end)
     w.ev.close(e);
   },
   // one frame, FIN set, masked with a fresh key (RFC 6455 section 5.3), written CHUNK bytes at a time
@@ -193,7 +193,7 @@ var LINK = {
     var w = this.w;
     try { w.send(8, "\x03\xe8"); } catch (x) {}
     w.cl = w.dn = 1;
-    if (w.l) w.l.close();
+    if (w.l) (w.l.close || w.l.end)!.call(w.l);
   },
 } as ThisType<{ w: Ws }>;
 
@@ -213,7 +213,7 @@ export function wsTransport(inner: Transport, o?: WsOptions): Transport {
     w.lf = -1;
     w.K = [0, 0, 0, 0];
     w.l = inner(host, port, w);
-    if (w.dn) { try { w.l.close(); } catch (x) {} }
+    if (w.dn) { try { (w.l.close || w.l.end)!.call(w.l); } catch (x) {} }
     // the inner link opened while it was being made (as = -1): ask for the upgrade now
     else if (w.as < 0) { w.as = 0; w.open(); }
     lk.w = w;

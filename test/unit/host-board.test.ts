@@ -151,7 +151,7 @@ describe("host board TCP transport", () => {
     const done = new Promise<void>((resolve) => {
       const l = board.tcp("127.0.0.1", port, {
         open: () => l.write(all),
-        data: (d) => { expect(typeof d).toBe("string"); got += d; if (got.length >= 256) { l.close(); resolve(); } },
+        data: (d) => { expect(typeof d).toBe("string"); got += d; if (got.length >= 256) { l.close!(); resolve(); } },
         close: () => {},
       });
     });

@@ -45,7 +45,7 @@ describe("socketTransport close() on Node", () => {
     const { link } = await open(port);
     const chunk = "\xe0".repeat(1 << 20), n = 8;
     for (let i = 0; i < n; i++) link.write(chunk);
-    link.close();
+    link.close!();
     for (let i = 0; i < 200 && !ended && !reset; i++) await sleep(10);
     expect(reset).toBe(false);
     expect(ended).toBe(true);
@@ -56,7 +56,7 @@ describe("socketTransport close() on Node", () => {
     const port = await listen({ allowHalfOpen: true }, () => {}); // never ends its side
     const { link, sock, closes } = await open(port);
     const t0 = Date.now();
-    link.close();
+    link.close!();
     expect((sock as any)._handle.hasRef()).toBe(false);
     for (let i = 0; i < 300 && !sock.destroyed; i++) await sleep(10);
     expect(sock.destroyed).toBe(true);

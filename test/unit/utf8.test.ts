@@ -151,7 +151,7 @@ describe("on an engine whose strings hold bytes (Espruino)", () => {
     try {
       vi.resetModules();
       const u = await import("../../src/mqtt/utf8");
-      expect(u.WIDE).toBe(false);
+      expect(String.fromCharCode(256).charCodeAt(0)).toBe(0); // (the stand-in holds)
       for (const t of ["a/€", "😀", "温度/°C"]) {
         const bytes = Buffer.from(t, "utf8").toString("latin1");
         expect(u.decodeUtf8(bytes)).toBe(bytes); // (Espruino's Unicode builds: E.asUTF8 of them)

@@ -240,7 +240,7 @@ describe("wsTransport: client frames", () => {
   it("close() sends a masked close frame with 1000, closes the link, and reports nothing after", () => {
     const { s, e, link } = open();
     s.upgrade();
-    link.close();
+    link.close!();
     const f = s.frames();
     expect(f).toHaveLength(1);
     expect(f[0]).toMatchObject({ opcode: 8, masked: true, fin: true });
@@ -416,7 +416,7 @@ describe("wsObjectTransport (WHATWG WebSocket, mock-socket)", () => {
     expect(got.data).toHaveLength(1);
     expect(got.data[0]).toBeInstanceOf(ArrayBuffer);
     expect(bin([...new Uint8Array(got.data[0])]) === bytes).toBe(true);
-    link.close();
+    link.close!();
     server.stop();
   });
 
