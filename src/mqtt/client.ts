@@ -95,8 +95,8 @@ interface State extends Client, DecoderOwner {
   a: Msg[];
   /** acknowledged subscriptions (filter -> QoS), renewed when a session is lost */
   sb: { [filter: string]: number };
-  /** incoming QoS 2 ids held until PUBREL, and their count */
-  r: { [id: number]: number }; hd: number;
+  /** incoming QoS 2 ids held until PUBREL, and their count `n` (none yet: undefined) */
+  r: { [id: number]: number; n: number } | undefined;
   /** the one timer, and what it is for (1 CONNACK deadline, 2 keepalive, 3 retry) */
   tm: any; tw: number;
   o: ClientOptions; t: Transport;
@@ -106,9 +106,8 @@ interface State extends Client, DecoderOwner {
   n: number; ak: number; ua: number; e: number;
   /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
   tp: Msg;
-  /** the last topic publish() found valid (none yet: undefined): a stream of messages to one topic is
-   *  checked once */
-  vt: string | undefined;
+  /** the last topic publish() found valid (0: none yet): a stream of messages to one topic is checked once */
+  vt: string | 0;
 
   post(topic: string, payload: any, op: any, cb?: Callback): Client;
   pkt(p: Packet | MqttError): void;
@@ -140,8 +139,7 @@ export function Client(this: State, o: ClientOptions) {
   c.q = [];
   c.a = [];
   c.sb = {};
-  if (typeof __QOS2__ == "undefined" || __QOS2__) c.r = {};
-  c.qb = c.hd = c.n = c.ak = c.sv = 0;
+  c.qb = c.n = c.ak = c.vt = c.sv = 0;
   c.o = o;
   c.t = o.transport;
   c.ka = o.keepalive == null ? D.KEEPALIVE : o.keepalive;
@@ -278,11 +276,12 @@ Client.prototype = {
     c.pg = 0;
     if (r == 2) {
       if (!(typeof __QOS2__ == "undefined" || __QOS2__)) return c.lost(err(0, "3.8.4-6", 3)); // more than granted
-      if (c.r[id]) return c.write(5, id); // sent again: PUBREC again, delivered once
+      l = c.r || (c.r = { n: 0 }); // (made at the first: most devices never get QoS 2)
+      if (l[id]) return c.write(5, id); // sent again: PUBREC again, delivered once
       // bounded: a broker that never sends PUBREL must not eat the device's RAM
-      if (c.hd > 63) return c.lost(err("EQUEUEFULL", "over 64 QoS 2 awaiting PUBREL", 3));
-      c.hd++;
-      c.r[id] = 1;
+      if (l.n > 63) return c.lost(err("EQUEUEFULL", "over 64 QoS 2 awaiting PUBREL", 3));
+      l.n++;
+      l[id] = 1;
     }
     // one listener is called here, not through emit() (on Espruino a method call costs about as much as
     // the rest of the delivery)
@@ -318,7 +317,7 @@ Client.prototype = {
       c.ua = c.lo = c.li;
       for (i = 0; i < c.a.length; i++) c.write(c.a[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
       if (!p.sessionPresent) {
-        if (typeof __QOS2__ == "undefined" || __QOS2__) { c.r = {}; c.hd = 0; }
+        if (typeof __QOS2__ == "undefined" || __QOS2__) delete c.r;
         for (i in c.sb) l.push({ topic: i, qos: c.sb[i] });
         if (l.length) c.flush({ type: 8, subs: l });
       }
@@ -333,8 +332,7 @@ Client.prototype = {
       c.emit("connect", p);
       c.flush();
     } else if ((typeof __QOS2__ == "undefined" || __QOS2__) && t == 6) { // PUBREL
-      if (c.r[id]) c.hd--;
-      delete c.r[id];
+      if ((l = c.r) && l[id]) { l.n--; delete l[id]; }
       c.write(7, id); // PUBCOMP
     } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
       for (l = c.f, i = 0; i < l.length && l[i].id != id; i++);
@@ -449,10 +447,11 @@ Client.prototype = {
         password: pw == null ? pw : toBytes(pw) });
     }
     o = c.o; s = o.servers;
-    c.e = 0;
+    if (c.e) c.e = 0; // (made by end(): a property not yet made costs nothing)
     if (c.lk || c.tm) return c;
     c.ev = ev = Object.create(EV);
-    ev.c = c; // (its flags start undefined: a property not yet made costs nothing)
+    ev.c = c;
+    ev.ds = 0; // (read at every chunk: a property missing from the object is looked for along its prototypes)
     c.arm(1, o.connectTimeout || D.CONNECT_TIMEOUT);
     try {
       s = s && s[c.sv] || o; // the server of this attempt

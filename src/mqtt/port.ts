@@ -27,8 +27,8 @@ export interface Link {
 export type Transport = (host: string, port: number, ev: LinkEvents) => Link;
 
 /** Time. `now()` in milliseconds; timers are one-shot. The client's default (createClient without a
- *  clock) is the engine's own: `Date` for now(), and a clock without setTimer stands for the engine's
- *  setTimeout and clearTimeout (no object of ours: on Espruino one of three functions is 13 blocks). */
+ *  clock) is the engine's own: Date.now, and a clock without setTimer stands for the engine's setTimeout
+ *  and clearTimeout (on Espruino an object of three functions is 13 blocks, of one 4). */
 export interface Clock {
   now(): number;
   /** calls fn(arg) once after ms, as setTimeout(fn, ms, arg) does (the client passes itself: one
