@@ -11,6 +11,7 @@ import { EspruinoBoard, espruinoVersion, interpreters } from "../emu/real";
 import { args, emit } from "./lib";
 import { benchConfig, buildFirmware, WIFI_STANDIN } from "./firmware";
 import { startMosquitto } from "./mosquitto";
+import { pretokenise } from "../build/pretokenise.mjs";
 
 const ROOT = process.env.MQTT_MCU_ROOT || process.cwd();
 const { out: outFile, quick } = args();
@@ -140,7 +141,7 @@ async function watcher(port: number, id: string) {
  */
 async function measureFirmware(exe: string, code: string, broker: any, id: string, o: { cycles: number; cmds: number; outage: number; wifi?: boolean }) {
   const w = await watcher(broker.port, id), r: any = {};
-  const files: Record<string, string> = { ".bootcde": code };
+  const files: Record<string, string> = { ".bootcde": pretokenise(code) }; // as `npm run flash -- --save` stores it
   if (o.wifi) files.Wifi = WIFI_STANDIN;
   const b = EspruinoBoard.start(exe, files, { control: false });
   const used = () => w.got.filter((m) => /\/telemetry$/.test(m.topic)).map((m) => 1600 - Math.round(JSON.parse(m.text).mem / 12)); // the 1,600-block build
@@ -204,7 +205,7 @@ async function measureFirmwares(exe: string, broker: any) {
   for (const [board, o] of runs) {
     const id = "bench" + board.replace(/\W/g, "") + process.pid;
     const code = await buildFirmware(board, benchConfig(id, broker.port, o.wifi ? { wifi: { ssid: "bench" } } : {}), o.wifi ? { wifi: { password: "bench" } } : {});
-    out[board] = { bytes: code.length, outage: o.outage, ...(await measureFirmware(exe, code, broker, id, o)) };
+    out[board] = { bytes: pretokenise(code).length, outage: o.outage, ...(await measureFirmware(exe, code, broker, id, o)) };
   }
   return out;
 }

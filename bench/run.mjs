@@ -116,9 +116,10 @@ function tables(r) {
   const L = [];
   const goal = (ok, text) => `${ok ? "met" : "**NOT met**"}: ${text}`;
   if (r.sizes) {
-    L.push("#### Bundle size", "", "| bundle | bytes | gzip -9 | budget | |", "|---|---:|---:|---:|---|");
-    for (const x of r.sizes.rows) L.push(`| ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | ${x.budget ? n0(x.budget) : "-"} | ${x.budget ? (x.bytes <= x.budget ? "within budget" : `**over by ${n0(x.bytes - x.budget)}**`) : ""} |`);
-    for (const x of r.sizes.peers) L.push(`| peer: ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | | |`);
+    L.push("#### Bundle size", "", "Stored: the bytes in Espruino's Storage, pretokenised as `npm run flash -- --save` saves them (build/pretokenise.mjs).", "",
+      "| bundle | bytes | gzip -9 | stored | budget | |", "|---|---:|---:|---:|---:|---|");
+    for (const x of r.sizes.rows) L.push(`| ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | ${n0(x.stored)} | ${x.budget ? n0(x.budget) : "-"} | ${x.budget ? (x.bytes <= x.budget ? "within budget" : `**over by ${n0(x.bytes - x.budget)}**`) : ""} |`);
+    for (const x of r.sizes.peers) L.push(`| peer: ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | | | |`);
     if (r.sizes.error) L.push("", `Board firmware missing from this table: ${r.sizes.error}`);
     L.push("");
   }
@@ -243,9 +244,9 @@ function espruinoTables(e, L) {
   L.push("");
   const f = e.firmware;
   if (f) {
-    L.push(`The firmware on the 1,600-variable build, from Storage: ${f.config}. Blocks in use as the device reports them in its telemetry ` +
+    L.push(`The firmware on the 1,600-variable build, from Storage (pretokenised, as \`npm run flash -- --save\` saves it): ${f.config}. Blocks in use as the device reports them in its telemetry ` +
       "(`mem`, taken while it builds the message, so transients included): steady = highest of 5 after the announce and 10 commands.", "",
-      "| bundle | bytes | announced (status, states, discovery) | steady | after cycles / commands | growth | outage: peak | after outage |", "|---|---:|---|---:|---:|---:|---:|---:|");
+      "| bundle | bytes stored | announced (status, states, discovery) | steady | after cycles / commands | growth | outage: peak | after outage |", "|---|---:|---|---:|---:|---:|---:|---:|");
     for (const b of ["espruino-linux", "esp8266"]) {
       const x = f[b];
       if (!x) continue;

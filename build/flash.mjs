@@ -41,7 +41,11 @@ export function cliArgs(a, file, data = {}) {
   const args = ["--no-ble", "--board", join(ROOT, "build/espruino", FLASHABLE[a.board]), "-b", String(a.baud)];
   for (const n in data) args.push("--storage", n + ":" + data[n]);
   // save: the code goes to Storage file .bootcde, which Espruino runs from flash at every boot (the
-  // CLI's save-on-send; unlike SAVE_ON_SEND=1 this form is also honoured by -o for the dry run)
+  // CLI's save-on-send; unlike SAVE_ON_SEND=1 this form is also honoured by -o for the dry run).
+  // Pretokenised (build/pretokenise.mjs, the CLI's own plugin): 11% fewer bytes of Storage, about 8%
+  // faster, long string literals left in flash; the files of an updatable device stay text, as the
+  // update command sends them (`tokenise` false)
+  if (a.save && a.tokenise !== false) args.push("--config", "PRETOKENISE=2");
   if (a.save) args.push("--storage", ".bootcde:-");
   if (a.dryRun) args.push("-n", "-o", a.dryRun); else args.push("-p", a.port);
   args.push(file);
@@ -74,7 +78,7 @@ export async function flash(a) {
     run = join(dir, ".bootcde");
   } else if (c.ota && !a.dryRun) console.log("note: without --save the device cannot be updated over MQTT (the boot selector and slot 0 are written by --save)");
   const cli = join(ROOT, "node_modules/espruino/bin/espruino-cli.js");
-  const r = spawnSync(process.execPath, [cli, ...cliArgs(a, run, data)], { stdio: a.dryRun ? "pipe" : "inherit", encoding: "utf8" });
+  const r = spawnSync(process.execPath, [cli, ...cliArgs({ ...a, tokenise: !c.ota }, run, data)], { stdio: a.dryRun ? "pipe" : "inherit", encoding: "utf8" });
   if (r.status !== 0) throw new Error(`espruino CLI failed (exit ${r.status})${r.stderr ? ": " + r.stderr.trim().split("\n").pop() : ""}`);
   return r;
 }

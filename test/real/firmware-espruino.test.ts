@@ -25,6 +25,7 @@ import { hasMosquitto, startMosquittoAllTransports, Mosquitto } from "../helpers
 import { makeTestCerts, TestCerts } from "../helpers/certs";
 import { ROOT } from "../helpers/bundles";
 import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/firmware";
+import { pretokenise } from "../../build/pretokenise.mjs";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const VERSION = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version; // the discovery's dev.sw
@@ -124,7 +125,7 @@ describe.skipIf(!(interpreters.espruino || interpreters.espruino1600) || !hasMos
       const secrets = { ...(k.tls ? { broker: { ca: certs.ca } } : {}), ...(k.board == "esp8266" ? { wifi: { password: "pw-bench" } } : {}) };
       const code = await buildFirmware(k.board, cfg, secrets);
       size = code.length;
-      const files: Record<string, string> = { ".bootcde": code };
+      const files: Record<string, string> = { ".bootcde": pretokenise(code) }; // as `npm run flash -- --save` stores it
       if (k.board == "esp8266") files.Wifi = WIFI_STANDIN;
       const from = got.length;
       b = EspruinoBoard.start(k.exe!, files, { control: false });

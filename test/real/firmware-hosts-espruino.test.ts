@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { EspruinoBoard, interpreters } from "../../emu/real";
 import { freePort, hasMosquitto, startMosquitto, type Mosquitto } from "../helpers/mosquitto";
 import { benchConfig, buildFirmware, WIFI_STANDIN } from "../../bench/firmware";
+import { pretokenise } from "../../build/pretokenise.mjs";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Got { topic: string; text: string }
@@ -51,7 +52,7 @@ describe.skipIf(!interpreters.espruino1600 || !hasMosquitto)("broker.hosts: the 
     got.slice(from).filter((m) => m.topic == T + "telemetry").map((m) => 1600 - Math.round(JSON.parse(m.text).mem / 12));
   const boot = async (cfg: any) => {
     const code = await buildFirmware("esp8266", cfg, { wifi: { password: "pw-bench" } });
-    const b = EspruinoBoard.start(interpreters.espruino1600!, { ".bootcde": code, Wifi: WIFI_STANDIN }, { control: false });
+    const b = EspruinoBoard.start(interpreters.espruino1600!, { ".bootcde": pretokenise(code), Wifi: WIFI_STANDIN }, { control: false });
     boards.push(b);
     return { b, size: code.length };
   };

@@ -9,6 +9,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { EspruinoBoard, interpreters } from "../../emu/real";
 import { hasMosquitto, startMosquitto, Mosquitto } from "../helpers/mosquitto";
 import { benchConfig, buildFirmware } from "../../bench/firmware";
+import { pretokenise } from "../../build/pretokenise.mjs";
 
 const exe = interpreters.espruino1600 || interpreters.espruino;
 
@@ -33,7 +34,7 @@ describe.skipIf(!exe || !hasMosquitto)("battery mode on real Espruino (2v29 for 
     delete cfg.interval;
     delete cfg.poll;
     const code = await buildFirmware("espruino-linux", cfg);
-    board = EspruinoBoard.start(exe!, { ".bootcde": code }, { control: false });
+    board = EspruinoBoard.start(exe!, { ".bootcde": pretokenise(code) }, { control: false });
     const first = await board.waitLine(/^sleep \d+ ms/, 30000);
     expect(first).toMatch(/^sleep 10000 ms, awake \d+ ms$/);
     await new Promise((r) => setTimeout(r, 200));
