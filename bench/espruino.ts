@@ -5,7 +5,10 @@
 // Mosquitto.
 //   node <compiled> --out results.json [--quick]
 // Without the interpreters the part reports what is missing and measures nothing.
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as esbuild from "esbuild";
 import { EspruinoBoard, espruinoVersion, interpreters } from "../emu/real";
 import { args, emit } from "./lib";
@@ -95,6 +98,56 @@ async function runDriver(exe: string, name: string, module: string, driver: stri
   }
 }
 
+// ---- instructions per round trip (deterministic) --------------------------------------------------
+
+/** A stand-in for Espruino's `net`, in the interpreter: it answers CONNECT and SUBSCRIBE from a timer and
+ *  hands each PUBLISH back to the socket's data listener at once (no timer and no idle loop between
+ *  messages, so the count does not depend on the machine's load). */
+const LOOPBACK_NET = `exports.connect = function (o, cb) {
+  var s = {};
+  s.on = function (ev, fn) { s["L" + ev] = fn; };
+  s.end = function () {};
+  s.write = function (d) {
+    var t = d.charCodeAt(0) >> 4, r;
+    if (t == 3) return s.Ldata.call(s, d);
+    if (t == 1) r = "\\x20\\x02\\x00\\x00";
+    else if (t == 8) r = "\\x90\\x03" + d.substr(2, 2) + "\\x00";
+    else return;
+    setTimeout(function () { s.Ldata.call(s, r); }, 0);
+  };
+  setTimeout(function () { cb.call(s, s); }, 0);
+  return s;
+};`;
+
+/** Instructions of the interpreter process (valgrind --tool=cachegrind, deterministic) for a QoS 0
+ *  publish and the delivery of the same message back, per message: (count with n2 - count with n1) /
+ *  (n2 - n1), the module loaded into RAM (Modules.addCached) on the growable build. null without valgrind. */
+function instructionsPerMessage(exe: string, which: "ours" | "theirs", module: string, n1: number, n2: number): number | null {
+  const count = (n: number) => {
+    const script = `Modules.addCached("net", ${JSON.stringify(LOOPBACK_NET)});
+Modules.addCached("M", ${JSON.stringify(module)});
+${which == "ours" ? `var c = require("M").createClient({ host: "h", port: 1, clientId: "x", keepalive: 0 }), CONNECTED = "connect";`
+    : `var c = require("M").create("h", { port: 1, client_id: "x", keep_alive: 0 }), CONNECTED = "connected";`}
+var k = 0;
+c.on("message", function () { k++; });
+c.on(CONNECTED, function () { c.subscribe("bench/x"); setTimeout(function () {
+  for (var i = 0; i < ${n}; i++) c.publish("bench/x", "hello world 1234");
+  setTimeout(function () { print("@@DONE " + k); quit(); }, 0); }, 10); });
+c.connect();
+`;
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cg-")), file = join(dir, "loop.js");
+    try {
+      writeFileSync(file, script);
+      const r = spawnSync("valgrind", ["--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", exe, file], { encoding: "latin1", timeout: 600000 });
+      const out = (r.stdout || "") + (r.stderr || ""), done = /@@DONE (\d+)/.exec(out), ir = /I\s+refs:\s+([\d,]+)/.exec(out);
+      if (!done || +done[1] != n || !ir) throw new Error(`${which}: ${n} round trips not counted (${out.split("\n").filter((l) => /rror|@@/.test(l)).slice(0, 3).join(" | ")})`);
+      return +ir[1].replace(/,/g, "");
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  };
+  if (spawnSync("valgrind", ["--version"]).status !== 0) return null;
+  return Math.round((count(n2) - count(n1)) / (n2 - n1));
+}
+
 async function measureCore(core: string, theirs: string | null, o: { quick?: boolean; port: number }) {
   const n = o.quick ? 200 : 1000, sn = o.quick ? 200 : 500, rounds = o.quick ? 3 : 5;
   const res: any = { interpreters: {}, memory: {}, speed: {}, n };
@@ -110,6 +163,10 @@ async function measureCore(core: string, theirs: string | null, o: { quick?: boo
   if (interpreters.espruino) {
     res.interpreters.espruino = espruinoVersion(interpreters.espruino);
     for (const [w, name, code] of mods) res.speed[w + "RamGrowable"] = await runDriver(interpreters.espruino, name, code, speedDriver(w, o.port, sn, rounds), true);
+    res.instructions = {};
+    try {
+      for (const [w, , code] of mods) res.instructions[w] = instructionsPerMessage(interpreters.espruino, w, code, 200, o.quick ? 400 : 1000);
+    } catch (e) { res.instructions.error = String((e as Error).message); }
   }
   return res;
 }

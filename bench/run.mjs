@@ -242,6 +242,16 @@ function espruinoTables(e, L) {
     L.push(`| ${label} | ${rate(a)} | ${rate(b)} | ${a && b && a.best && b.best ? (a.best / b.best).toFixed(2) + "x" : "-"} |`);
   }
   L.push("");
+  const ins = e.core.instructions;
+  if (ins && (ins.ours || ins.error)) {
+    L.push("The same round trip counted in instructions of the interpreter process (`valgrind --tool=cachegrind`: deterministic, where the " +
+      "rates above swing with the machine's load), growable build, the module loaded into RAM, driven through a stand-in `net` in the same " +
+      "process that hands each PUBLISH straight back (bench/espruino.ts LOOPBACK_NET); per message, fewer is faster.", "",
+      "| | mqtt-mcu core | Espruino's MQTT module | speed, ours / theirs |", "|---|---:|---:|---:|",
+      `| instructions per round trip | ${k(ins.ours)} | ${k(ins.theirs)} | ${ins.ours && ins.theirs ? `**${(ins.theirs / ins.ours).toFixed(2)}x**` : "-"} |`);
+    if (ins.error) L.push("", "instructions not counted: " + ins.error);
+    L.push("");
+  }
   const f = e.firmware;
   if (f) {
     L.push(`The firmware on the 1,600-variable build, from Storage (pretokenised, as \`npm run flash -- --save\` saves it): ${f.config}. Blocks in use as the device reports them in its telemetry ` +
