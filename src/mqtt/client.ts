@@ -393,8 +393,8 @@ Client.prototype = {
     var c = this, s = c.tp;
     if (c.lk) try {
       if (typeof p != "string") {
-        if (!p.type) { s.type = p; s.id = id; p = s; }
-        p = encode(p);
+        if (!p.type) { s.type = p; s.id = id; p = encode(s); s.id = 0; } // (no id kept: one past 1,023 is a block)
+        else p = encode(p);
       }
       c.lk.write(p);
       c.lo = c.k.now();
