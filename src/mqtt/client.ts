@@ -241,7 +241,7 @@ Client.prototype = {
   },
 
   // unsubscribe(filter, cb)
-  unsubscribe: function () { return this.subscribe(arguments[0], 0, arguments[1], 10); },
+  unsubscribe: function () { var a = arguments; return this.subscribe(a[0], 0, a[1], 10); },
 
   // end(force, cb)
   end: function () {

@@ -94,7 +94,7 @@ export function encode(p: Packet): string {
  *  server side). Returns it as a JS string, or throws the rule it breaks. */
 function text(s: string, kind: number): string;
 function text(): string {
-  var s: string = arguments[0], kind: number = arguments[1], r = decodeUtf8(s); // (no declared parameters: see topic.ts)
+  var a = arguments, s: string = a[0], kind: number = a[1], r = decodeUtf8(s); // (no declared parameters: see topic.ts)
   if (r == null) throw "1.5.3-1"; // ill-formed UTF-8
   if (~r.indexOf("\0")) throw "1.5.3-2";
   if (kind < 2 && (s = validTopic(r, kind)!)) throw s;

@@ -8,7 +8,7 @@ export function validTopic(s: string, filter: any): string | null;
 export function validTopic(): string | null {
   // (the arguments are read from `arguments`: a declared parameter is a block of the device's RAM for
   // as long as the function lives; this runs per subscription and per message sent the slow way)
-  var s: string = arguments[0], filter = arguments[1], i = 0, n = s.length, c: number;
+  var a = arguments, s: string = a[0], filter = a[1], i = 0, n = s.length, c: number;
   if (!n) return "4.7.3-1"; // empty
   // at most 3 bytes a UTF-16 unit: only long strings need encoding to be measured
   if (n > 21845 && toBytes(s).length > 65535) return "4.7.3-3";
