@@ -13,6 +13,7 @@ import { EspruinoBoard, espruinoVersion, interpreters } from "../emu/real";
 import { args, emit, median } from "./lib";
 import { benchConfig, buildFirmware } from "./firmware";
 import { startMosquitto } from "./mosquitto";
+import { pretokenise } from "../build/pretokenise.mjs";
 
 const { out: outFile, quick } = args();
 const SLEEP = 300, AWAKE = 10;
@@ -64,10 +65,10 @@ async function real(exe: string, port: number, n: number, with1600?: string) {
   const r: any = { bytes: code.length, version: espruinoVersion(exe) };
   try {
     // the first wake announces; the next ones find the announce's tag in Storage (as the device's flash keeps it)
-    const first = await one(exe, { ".bootcde": code });
+    const first = await one(exe, { ".bootcde": pretokenise(code) }); // as `npm run flash -- --save` stores it
     const tag = code.match(/"an",\s*"([0-9a-f]{8})"/);
     if (!tag) throw new Error("the announce tag was not found in the bundle");
-    const seeded = { ".bootcde": code, "mq.an": JSON.stringify(tag[1]) };
+    const seeded = { ".bootcde": pretokenise(code), "mq.an": JSON.stringify(tag[1]) };
     const steady: number[] = [], problems: string[] = [];
     for (let i = 0; i < n; i++) { const x = await one(exe, seeded); steady.push(x.awake); problems.push(...x.problems); }
     Object.assign(r, { first: first.awake, median: median(steady), max: Math.max(...steady), wakes: n, problems: problems.concat(first.problems).slice(0, 5) });
