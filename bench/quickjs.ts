@@ -167,7 +167,9 @@ async function main() {
   const empty = usage();
   const bundle = readFileSync(join(ROOT, "dist/mqtt-mcu.core.js"), "utf8");
   run(vm, "var exports = {};", "prelude.js");
-  run(vm, bundle, "mqtt-mcu.core.js");
+  // in a scope of its own, as Espruino and Node load a module: its minified names (e, t, i...) are not
+  // globals the harness could overwrite
+  run(vm, "(function (exports) {\n" + bundle + "\n})(exports);", "mqtt-mcu.core.js");
   const loaded = usage();
   run(vm, harness(N + WARM + 10), "harness.js");
   const beforeConnect = usage();

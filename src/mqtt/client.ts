@@ -175,7 +175,8 @@ Client.prototype = {
     qos = op.qos | 0;
     on = c.connected && !q.length;
     // an invalid topic or QoS: reported to the callback, else the error event
-    if ((why = validTopic(topic || "", 0)) || qos > (typeof __QOS2__ == "undefined" || __QOS2__ ? 2 : 1) || qos < 0) {
+    // (the topic of the last message publish() sent is valid: checked once for a stream of messages)
+    if ((why = topic !== c.vt && validTopic(topic || "", 0)) || qos > (typeof __QOS2__ == "undefined" || __QOS2__ ? 2 : 1) || qos < 0) {
       why = err("ETOPIC", why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
       c.emit(cb || "error", why);
       return c;
@@ -344,7 +345,7 @@ Client.prototype = {
         c.write(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
       } else if (m && (t == 4) == (m.qos == 1)) {
         l.splice(i, 1);
-        c.emit(m.cb, null);
+        if (m.cb) c.emit(m.cb, null); // (emit reads `arguments`: an array per call, so not called for nothing)
         c.flush();
       }
     } else if ((t | 2) == 11) { // SUBACK, UNSUBACK: answering its own request
@@ -422,7 +423,7 @@ Client.prototype = {
       cb = m.cb;
       c.write(m);
       m.payload = m.cb = 0 as any; // keep no payload alive in the reused object
-      c.emit(cb, c.lk ? null : err("ETRANSPORT", "not sent: link lost"));
+      if (cb) c.emit(cb, c.lk ? null : err("ETRANSPORT", "not sent: link lost"));
     }
     else while (c.connected && q.length && (!q[0].qos || c.f.length < (c.o.maxInflight || D.MAX_INFLIGHT))) {
       c.qb -= q[0].n!;
