@@ -805,6 +805,22 @@ describe("end", () => {
     expect(p.links).toHaveLength(1);
   });
 
+  it("a link without close() (an Espruino or Node socket as it is) is ended with its own end(), once", () => {
+    const clock = fakeClock(1000), ends: number[] = [];
+    let ev: any = null, written = "";
+    const c = createClient({ ...BASE, clock, random: () => 0.5,
+      transport: (h: string, port: number, e: any) => { ev = e; return { write(b: string) { written += b; }, end() { ends.push(clock.now()); } }; } } as ClientOptions);
+    c.connect();
+    ev.open();
+    expect(written).toBe(CONNECT);
+    ev.data(CONNACK);
+    expect(c.connected).toBe(true);
+    c.end();
+    expect(written).toBe(CONNECT + DISCONNECT);
+    expect(ends).toEqual([1000]);
+    expect(c.connected).toBe(false);
+  });
+
   it("end(true): closes at once with no DISCONNECT (the broker publishes the will)", () => {
     const { clock, c, peer } = setup();
     c.end(true);
