@@ -42,11 +42,13 @@ export interface MqttError {
  *  arguments at all, the table of codes (the core's `codes` getter). One function for all three, its
  *  parameters read from `arguments` (each function and each declared parameter is RAM on the device,
  *  and an error is rare); the names are made only when an error is. */
+// (__API__ false, the firmware builds: no `codes` table to give, see client.ts)
+declare const __API__: boolean;
 export function err(code: Code | 0, message: string, type?: number): MqttError;
 export function err(): typeof E;
 export function err(): any {
   var a = arguments, code = a[0], message = a[1], type = a[2];
-  if (!a.length) return { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER };
+  if ((typeof __API__ == "undefined" || __API__) && !a.length) return { MALFORMED: MALFORMED, TOO_BIG: TOO_BIG, REFUSED: REFUSED, CONNECT_TIMEOUT: CONNECT_TIMEOUT, KEEPALIVE: KEEPALIVE, TRANSPORT: TRANSPORT, QUEUE_FULL: QUEUE_FULL, SUBSCRIBE: SUBSCRIBE, TOPIC: TOPIC, HANDLER: HANDLER };
   if (!code) { code = "EMALFORMED"; message = "[MQTT-" + message + "]"; }
   if (type != null) message = "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBREC,PUBREL,PUBCOMP,SUBSCRIBE,SUBACK,UNSUBSCRIBE,UNSUBACK,PINGREQ,PINGRESP,DISCONNECT,packet".split(",")[type] + ": " + message;
   return { code: code, message: message, type: type };
