@@ -455,7 +455,8 @@ export function firmwareDefines(board, opts = {}) {
     // sensors that need a driver object (the rest are read from their config)
     __DRIVERS__: c.sensors.some((s) => !["analog", "digital", "temperature"].includes(s.type)),
     // the client's parts the firmware never uses: QoS 2 (it publishes and subscribes at QoS 0 and 1),
-    // per-filter handlers (its commands come through the message event)
+    // per-filter handlers (its commands come through the message event), the API's counters, codes
+    // table and byte payloads (it publishes text)
     __QOS2__: false, __HANDLERS__: false, __API__: false,
     // board parts only some configs use
     __PULL__: c.sensors.some((s) => s.pull),

@@ -27,7 +27,8 @@ import type { Clock, Link, LinkEvents, Transport } from "./port";
 // [MQTT-3.8.4-6] and drops the link), __HANDLERS__ false leaves out per-filter handlers (the firmware
 // reads its commands from the message event). Undefined (tests, the core bundle): everything is there.
 declare const __QOS2__: boolean, __HANDLERS__: boolean;
-// __API__ false (firmware builds): the queued()/inflight() counters are left out (the firmware does not ask)
+// __API__ false (firmware builds): the parts of the public API the firmware never uses are left out: the
+// queued()/inflight() counters, the codes table (errors.ts), payloads given as bytes (utf8.ts toBytes)
 declare const __API__: boolean;
 
 export interface ClientOptions {

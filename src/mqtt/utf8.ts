@@ -10,11 +10,14 @@ export var SPECIAL = /[^\x01-\x22\x24-\x2a\x2c-\x7f]/;
 
 /** Application payload or text -> bytes as a binary string: a string as UTF-8 (lone surrogates become
  *  U+FFFD), a Uint8Array/Array/Buffer as its bytes, anything else as its text. */
+// (__API__ false, the firmware builds: every payload the firmware publishes is text, so the branch for
+// bytes is left out)
+declare const __API__: boolean;
 export function toBytes(p: any): string {
   var out = "", i = 0, c: number, d: number, n: number;
   if (p == null) return out;
   if (p.length == null) p += ""; // numbers, booleans (no typeof "object": swc would add a Symbol helper)
-  if (typeof p != "string") {
+  if ((typeof __API__ == "undefined" || __API__) && typeof p != "string") {
     // bytes, in chunks of 32: apply() makes a variable of each argument (on Espruino 200 of them needed
     // some 300 blocks at once), and some engines (mujs) cap its arguments. The end is clamped by hand:
     // Espruino's subarray does not clamp it, and reads past the data
