@@ -65,7 +65,7 @@ function entityModule(entities = []) {
  */
 export async function bundle({ entry, out, define = {}, alias = {}, minify = true, module = false }) {
   // the client's optional parts are in, unless a firmware build says otherwise (firmwareDefines)
-  const defs = { __SERVER__: "false", __QOS2__: "true", __HANDLERS__: "true", __API__: "true" };
+  const defs = { __SERVER__: "false", __QOS2__: "true", __HANDLERS__: "true", __API__: "true", __SERVERS__: "true" };
   // the firmware's config: its Home Assistant entities become code (entityModule), the rest stays data
   let ha = entityModule();
   if (define.__CONFIG__ && define.__CONFIG__.ha) {

@@ -458,6 +458,8 @@ export function firmwareDefines(board, opts = {}) {
     // per-filter handlers (its commands come through the message event), the API's counters, codes
     // table and byte payloads (it publishes text)
     __QOS2__: false, __HANDLERS__: false, __API__: false,
+    // the broker cluster's rotation, only with broker.hosts
+    __SERVERS__: !!c.broker.servers,
     // board parts only some configs use
     __PULL__: c.sensors.some((s) => s.pull),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),

@@ -30,6 +30,8 @@ declare const __QOS2__: boolean, __HANDLERS__: boolean;
 // __API__ false (firmware builds): the parts of the public API the firmware never uses are left out: the
 // queued()/inflight() counters, the codes table (errors.ts), payloads given as bytes (utf8.ts toBytes)
 declare const __API__: boolean;
+// __SERVERS__ false (firmware builds for one broker host): the broker cluster's rotation is left out
+declare const __SERVERS__: boolean;
 
 export interface ClientOptions {
   host?: string;
@@ -450,7 +452,7 @@ Client.prototype = {
         will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
         password: pw == null ? pw : toBytes(pw) });
     }
-    o = c.o; s = o.servers;
+    o = c.o; s = (typeof __SERVERS__ == "undefined" || __SERVERS__) && o.servers;
     if (c.e) c.e = 0; // (made by end(): a property not yet made costs nothing)
     if (c.lk || c.tm) return c;
     c.ev = ev = Object.create(EV);
@@ -477,7 +479,7 @@ Client.prototype = {
       c = (c as any).c;
       e = e || err("ETRANSPORT", "connection closed");
     }
-    was = c.connected; rc = c.o.reconnect; s = c.o.servers;
+    was = c.connected; rc = c.o.reconnect;
     if (rc == null) rc = true; // true: the defaults; 0 or false: never reconnect
     min = rc.min || D.RECONNECT_MIN;
     max = rc.max || D.RECONNECT_MAX;
@@ -487,7 +489,8 @@ Client.prototype = {
     c.lk = 0;
     c.connected = false;
     // the next attempt goes to the next server, unless refused for a reason every server shares (1, 2, 4, 5)
-    if (!c.e && !(e && e.returnCode! > 0 && e.returnCode != 3)) c.sv = (c.sv + 1) % (s && s.length || 1);
+    if ((typeof __SERVERS__ == "undefined" || __SERVERS__) && !c.e && !(e && e.returnCode! > 0 && e.returnCode != 3))
+      c.sv = (c.sv + 1) % ((s = c.o.servers) && s.length || 1);
     // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     if (!c.e && rc) {
       if (was && c.k.now() - c.ua >= (rc.stable || D.RECONNECT_STABLE)) c.ak = 0;

@@ -302,7 +302,15 @@ describe("config: the build", () => {
     const d = firmwareDefines("esp8266", {});
     expect(d.__CONFIG__.broker.host).toBe("192.168.1.10");
     expect(d).toMatchObject({ __ANALOG__: true, __DIGITAL__: true, __DS18B20__: false, __DHT22__: false, __TEMPERATURE__: false,
-      __PWM__: true, __HA__: true, __WS__: false, __STORE__: false });
+      __PWM__: true, __HA__: true, __WS__: false, __STORE__: false, __SERVERS__: false });
+    const cfg = JSON.parse(readFileSync(EXAMPLE, "utf8"));
+    delete cfg.broker.host;
+    cfg.broker.hosts = ["10.0.0.1", "10.0.0.2:1884"];
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-mcu-cfg-"));
+    try {
+      writeFileSync(join(dir, "device.json"), JSON.stringify(cfg));
+      expect(firmwareDefines("esp8266", { file: join(dir, "device.json") }).__SERVERS__).toBe(true);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 
   it("a bad config fails `build.mjs` with the file and the key", () => {
