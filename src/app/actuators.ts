@@ -33,7 +33,7 @@ export function parse(p: string | null, a: Actuator): number | string {
   try { if ((s = s.trim()).charAt(0) == "{") s = JSON.parse(s).state; } catch (e) { s = null; }
   s = s == null ? "" : ("" + s).trim().toUpperCase();
   n = s == "ON" || s == "TRUE" || s == "TOGGLE" && !a.v ? a.on || m : s == "OFF" || s == "FALSE" || s == "TOGGLE" ? 0 : +s;
-  return s == "" || n != n ? "bad payload" : n < 0 || n > m || a.c.type != "pwm" && n != (n | 0) ? "out of range 0.." + m : n;
+  return s == "" || n != n ? "bad payload" : n < 0 || n > m || !((typeof __PWM__ == "undefined" || __PWM__) && a.c.type == "pwm") && n != (n | 0) ? "out of range 0.." + m : n;
 }
 
 /** the actuator called `name`, if configured */

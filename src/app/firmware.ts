@@ -31,6 +31,7 @@ import { ota } from "./ota";
 import type { Reading } from "./sensors";
 
 // build flags (build/config.mjs firmwareDefines; undefined in tests: everything is there)
+declare const __PWM__: boolean; // (no PWM actuator: its state and value paths fold away)
 declare const __WS__: boolean, __HA__: boolean, __STORE__: boolean, __TLS__: boolean, __RESTORE__: string, __FOREVER__: boolean;
 // battery mode: compiled in with "sleep"; the board's longest sleep (ms); readings kept while offline; the
 // announce's tag (the discovery is sent again when it changes)
@@ -245,7 +246,7 @@ Fw.prototype = {
   // follows the acknowledgement
   echo: function (a: Actuator, q?: number) {
     var f = this;
-    f.client.publish(f.base + "state/" + a.c.name, a.c.type == "pwm" ? "" + a.v : a.v ? "ON" : "OFF", { qos: q, retain: true }, q ? f.fn : undefined);
+    f.client.publish(f.base + "state/" + a.c.name, (typeof __PWM__ == "undefined" || __PWM__) && a.c.type == "pwm" ? "" + a.v : a.v ? "ON" : "OFF", { qos: q, retain: true }, q ? f.fn : undefined);
   },
 
   // error topic: what was rejected and why (with the payload, cut short, for a command; null: not UTF-8)
