@@ -11,8 +11,9 @@ import type { Clock } from "./mqtt/port";
 export function need(m: string): any { return __REQUIRE__(m); }
 
 /** The engine's own timers and clock as functions of ours, for the host and IoT.js boards and the
- *  simulator (the globals are looked up at each call, so a test's fake timers apply). The core's default
- *  and the Espruino boards give the engine's functions themselves instead (each function is RAM there). */
+ *  simulator (the globals are looked up at each call, so a test's fake timers apply). The Espruino boards
+ *  give the engine's functions themselves instead (each function is RAM there), and the core's default
+ *  is only Date.now with the engine's timers (port.ts). */
 export var timers: Clock = {
   now: function () { return Date.now(); },
   setTimer: function (fn, ms, a) { return setTimeout(fn, ms, a); },
@@ -20,8 +21,9 @@ export var timers: Clock = {
   clearTimer: function (t) { if (t) try { clearTimeout(t); } catch (e) {} },
 };
 
-/** The default port: TCP over the engine's `net`, and the engine's own timer functions as the clock
- *  (no function of ours: on Espruino each costs RAM; the client tolerates clearTimeout's throw). */
+/** The default port: TCP over the engine's `net` (the module's tcp: no closure per client), and the
+ *  engine's own clock and timers (no function of ours: on Espruino each costs RAM; the client tolerates
+ *  clearTimeout's throw). */
 export function createClient(o: Partial<ClientOptions>): Client {
   var c = new (C as any)(o);
   if (!o.transport) c.t = tcp;

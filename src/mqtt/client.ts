@@ -118,7 +118,7 @@ interface State extends Client, DecoderOwner {
   emit(ev: string | Function | undefined, a?: any, b?: any, x?: any): void;
   write(p: Packet | number | string, id?: number): void;
   flush(m?: Msg): void;
-  connect(open?: number): State;
+  connect(): State;
   lost(e?: MqttError): void;
   arm(w: number, ms?: number): void;
   subscribe(filter: string | string[], opts?: any, cb?: Callback, t?: number): Client;
@@ -517,7 +517,7 @@ Client.prototype = {
   // its answer is due again keepalive ms after it went: any packet in clears it); nothing is done per
   // packet.
   arm: function () {
-    var a = arguments, c: State = this, w = a[0], t: number, ka: number, dead: number, due: number;
+    var a = arguments, c: State = this, w = a[0], t: number, ka: number, dead: number, due: number, k: Partial<Clock>;
     if (w && w.k) { // the timer fired: `w` is the client
       c = w;
       t = c.k.now(); ka = c.ka * 1000; dead = c.li + ka * 1.5;
@@ -534,10 +534,10 @@ Client.prototype = {
     }
     // (a clock without setTimer, the default: the engine's timers; Espruino's clearTimeout throws
     // "Unknown Timeout" for a timer that fired)
-    t = (c.k as Partial<Clock>).setTimer ? 0 : 1;
-    if (c.tm) try { t ? clearTimeout(c.tm) : c.k.clearTimer(c.tm); } catch (e) {}
+    k = c.k;
+    if (c.tm) try { k.setTimer ? k.clearTimer!(c.tm) : clearTimeout(c.tm); } catch (e) {}
     c.tw = w;
-    c.tm = w && (t ? setTimeout(c.arm, a[1], c) : c.k.setTimer(c.arm, a[1], c));
+    c.tm = w && (k.setTimer ? k.setTimer(c.arm, a[1], c) : setTimeout(c.arm, a[1], c));
   },
 } as ThisType<State> & Partial<State>;
 

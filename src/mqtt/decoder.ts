@@ -43,8 +43,8 @@ export function newDecoder(d: DecoderState, owner: DecoderOwner) {
   d.db = "";
 }
 
-/** Feed bytes (a binary string), called on the decoder (`dd` 1); or installed as it is as a socket's data
- *  listener (LinkEvents.dd: `this` the socket, whose `ev` is the decoder, or 0 once its link is gone): on
+/** Feed bytes (a binary string), called on the decoder; or installed as it is as a socket's data listener
+ *  (LinkEvents.dd: `this` the socket, whose `ev` is the decoder, or 0 once its link is gone): on
  *  Espruino a function call in between would cost about as much as decoding the packet. Short on
  *  purpose: Espruino reads the whole text of a function at every call, and this one runs for every
  *  chunk. The common case, a whole packet with a one-byte length, is decoded in place here; anything
