@@ -116,9 +116,9 @@ function tables(r) {
   const L = [];
   const goal = (ok, text) => `${ok ? "met" : "**NOT met**"}: ${text}`;
   if (r.sizes) {
-    L.push("#### Bundle size", "", "Stored: the bytes in Espruino's Storage, pretokenised as `npm run flash -- --save` saves them (build/pretokenise.mjs).", "",
+    L.push("#### Bundle size", "", "Stored: the bytes in Espruino's Storage, pretokenised as `npm run flash -- --save` saves them (build/pretokenise.mjs); the budgets (build/gate.mjs) are on it.", "",
       "| bundle | bytes | gzip -9 | stored | budget | |", "|---|---:|---:|---:|---:|---|");
-    for (const x of r.sizes.rows) L.push(`| ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | ${n0(x.stored)} | ${x.budget ? n0(x.budget) : "-"} | ${x.budget ? (x.bytes <= x.budget ? "within budget" : `**over by ${n0(x.bytes - x.budget)}**`) : ""} |`);
+    for (const x of r.sizes.rows) L.push(`| ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | ${n0(x.stored)} | ${x.budget ? n0(x.budget) : "-"} | ${x.budget ? (x.stored <= x.budget ? "within budget (stored)" : `**over by ${n0(x.stored - x.budget)} (stored)**`) : ""} |`);
     for (const x of r.sizes.peers) L.push(`| peer: ${x.name} | ${n0(x.bytes)} | ${n0(x.gzip)} | | | |`);
     if (r.sizes.error) L.push("", `Board firmware missing from this table: ${r.sizes.error}`);
     L.push("");

@@ -5,7 +5,7 @@
 import type { Board, Network, Pin, Pins } from "./board";
 import type { Transport } from "../src/mqtt/port";
 import { need, timers } from "../src/index";
-import { E, err } from "../src/mqtt/errors";
+import { err, TRANSPORT } from "../src/mqtt/errors";
 import { sysMac } from "./sysmac";
 
 declare var Buffer: any;
@@ -24,7 +24,7 @@ function str(b: any): string {
 var tcp: Transport = function (host, port, ev) {
   var s = need("net").connect({ host: host, port: port }, function () { ev.open(); });
   s.on("data", function (d: any) { ev.data(str(d)); });
-  s.on("error", function (e: any) { ev.close(err(E.TRANSPORT, "socket error: " + (e && e.message || e))); });
+  s.on("error", function (e: any) { ev.close(err(TRANSPORT, "socket error: " + (e && e.message || e))); });
   s.on("close", function () { ev.close(); });
   return {
     // (inline, not a helper: the minifier would make a single-use helper a closure per call)

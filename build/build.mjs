@@ -6,10 +6,12 @@ import * as esbuild from "esbuild";
 import swc from "@swc/core";
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import * as acorn from "acorn";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUDGETS, STORAGE, storageFit } from "./gate.mjs";
 import { pretokenise } from "./pretokenise.mjs";
+import { manglePattern, renameKeys } from "./mangle.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DIST = join(ROOT, "dist");
@@ -65,15 +67,18 @@ function entityModule(entities = []) {
  */
 export async function bundle({ entry, out, define = {}, alias = {}, minify = true, module = false }) {
   // the client's optional parts are in, unless a firmware build says otherwise (firmwareDefines)
-  const defs = { __SERVER__: "false", __QOS2__: "true", __HANDLERS__: "true", __API__: "true", __SERVERS__: "true" };
+  const defs = { __SERVER__: "false", __QOS2__: "true", __HANDLERS__: "true", __API__: "true", __SERVERS__: "true", __ESPRUINO__: "false" };
   // the firmware's config: its Home Assistant entities become code (entityModule), the rest stays data
   let ha = entityModule();
   if (define.__CONFIG__ && define.__CONFIG__.ha) {
     ha = entityModule(define.__CONFIG__.ha.entities);
     define = { ...define, __CONFIG__: { ...define.__CONFIG__, ha: { prefix: define.__CONFIG__.ha.prefix } } };
   }
-  for (const k in define) defs[k] = JSON.stringify(define[k]);
-  const r = await esbuild.build({
+  // property names shortened (build/mangle.mjs): the core's own, and in a firmware build the client's API
+  // and the firmware's; the config compiled in gets the same names as the code that reads it (a first
+  // pass tells them)
+  const firmware = !!define.__CONFIG__;
+  const run = (cache) => esbuild.build({
     entryPoints: [join(ROOT, entry)],
     bundle: true,
     // a module (the core library, loaded by require()) is top-level code: Espruino gives a module a scope
@@ -86,6 +91,7 @@ export async function bundle({ entry, out, define = {}, alias = {}, minify = tru
     alias,
     mainFields: ["module", "main"],
     treeShaking: true,
+    ...(process.env.MANGLE ? { mangleProps: new RegExp("^(" + process.env.MANGLE + ")$") } : {}),
     // inlines the exported constants (error codes, option defaults) where they are used: a constant
     // held by the module would sit in the device's RAM
     minifySyntax: true,
@@ -99,10 +105,18 @@ export async function bundle({ entry, out, define = {}, alias = {}, minify = tru
         b.onLoad({ filter: /.*/, namespace: "device-ha" }, () => ({ contents: ha, loader: "js" }));
       },
     }],
+    mangleProps: manglePattern(firmware),
+    mangleCache: cache,
   });
+  for (const k in define) defs[k] = JSON.stringify(define[k]);
+  let r = await run({});
+  if (firmware) {
+    defs.__CONFIG__ = JSON.stringify(renameKeys(define.__CONFIG__, r.mangleCache));
+    r = await run(r.mangleCache);
+  }
   const es5 = await swc.transform(r.outputFiles[0].text, minify ? SWC : { ...SWC, minify: false, jsc: { ...SWC.jsc, minify: undefined } });
   // the engine's own require/exports, hidden from esbuild under sentinel names
-  let code = es5.code.replace(/__REQUIRE__/g, "require").replace(/\bEXPORTS\b/g, "exports").trim() + "\n";
+  let code = keywords(es5.code.replace(/__REQUIRE__/g, "require").replace(/\bEXPORTS\b/g, "exports").trim()) + "\n";
   // The firmware's outer function is called with .call(this), not (): Espruino names each frame of an
   // exception's stack trace by its function, and an anonymous function called directly is named by its
   // whole text, copied into RAM: any exception thrown while the bundle loads, even one caught, would then
@@ -111,6 +125,26 @@ export async function bundle({ entry, out, define = {}, alias = {}, minify = tru
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, code);
   return code;
+}
+
+/** `!0`, `!1` and `void 0` of the minifier back as `true`, `false` and `undefined`: in the form Espruino
+ *  stores (pretokenised) a reserved word is one byte, where `!0` is two and `void 0` three. */
+export function keywords(code) {
+  const words = { "!0": "true", "!1": "false", "void 0": "undefined" };
+  let out = "", last = 0, prev = null;
+  for (const t of acorn.tokenizer(code, { ecmaVersion: 5 })) {
+    if (prev && t.type.label == "num" && (t.value === 0 || t.value === 1) && t.end - t.start == 1 &&
+      (prev.value == "!" && prev.type.label == "!/~" || prev.type.keyword == "void" && t.value === 0)) {
+      const w = words[code.slice(prev.start, prev.end) + (prev.type.keyword ? " " : "") + t.value];
+      // (a space where the word would run into a name or number before it: `return!0`)
+      out += code.slice(last, prev.start) + (/[\w$]/.test(code[prev.start - 1] || "") ? " " : "") + w;
+      last = t.end;
+      prev = null;
+      continue;
+    }
+    prev = t;
+  }
+  return out + code.slice(last);
 }
 
 // the bundles that run on Espruino, saved there pretokenised (build/flash.mjs): their stored size
@@ -125,7 +159,7 @@ export function printTable(rows) {
   const pad = (s, n) => String(s).padStart(n);
   console.log("\n" + "bundle".padEnd(24) + pad("bytes", 8) + pad("gzip", 8) + pad("stored", 8) + pad("budget", 9) + "  Storage of the boards it runs on (as stored)");
   for (const r of rows) {
-    const over = r.budget && r.bytes > r.budget ? "OVER BUDGET  " : "";
+    const over = r.budget && r.stored > r.budget ? "OVER BUDGET  " : "";
     const fit = storageFit(r.name, r.stored || r.bytes).map((s) => s.board + (s.fits ? " fits" : " TOO BIG")).join(", ") || "-";
     console.log(r.name.padEnd(24) + pad(r.bytes, 8) + pad(r.gzip, 8) + pad(r.stored || "-", 8) + pad(r.budget || "-", 9) + "  " + over + fit);
   }

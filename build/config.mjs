@@ -17,9 +17,9 @@ export const EXAMPLE_SECRETS = join(ROOT, "examples/secrets.example.json");
  *  material is compiled in as DER bytes (a binary string), not PEM: Espruino's mbedtls is built without
  *  a PEM parser and refuses PEM ("mbedtls_x509_crt_parse of 'ca': Invalid format"). */
 const BOARDS = {
-  esp8266: { wifi: true, tls: false, temperature: false, onewire: true, dht: true, sleep: 4294, ota: "sha1" },
-  esp32: { wifi: true, tls: true, der: true, temperature: true, onewire: true, dht: true, sleep: 2147, ota: "sha256" },
-  "espruino-linux": { tls: true, der: true, temperature: false, onewire: true, dht: true, sleep: 86400, ota: "sha256" },
+  esp8266: { wifi: true, espruino: true, tls: false, temperature: false, onewire: true, dht: true, sleep: 4294, ota: "sha1" },
+  esp32: { wifi: true, espruino: true, tls: true, der: true, temperature: true, onewire: true, dht: true, sleep: 2147, ota: "sha256" },
+  "espruino-linux": { espruino: true, tls: true, der: true, temperature: false, onewire: true, dht: true, sleep: 86400, ota: "sha256" },
   iotjs: { tls: false, temperature: false, onewire: false, dht: false },
   host: { tls: true, temperature: true, onewire: false, dht: false, sleep: 86400 },
 };
@@ -463,6 +463,8 @@ export function firmwareDefines(board, opts = {}) {
     // board parts only some configs use
     __PULL__: c.sensors.some((s) => s.pull),
     __PWM__: c.actuators.some((a) => a.type === "pwm"),
+    // an Espruino board: what only Node needs is left out (src/net/socket.ts)
+    __ESPRUINO__: !!(BOARDS[board] || {}).espruino,
     __HA__: !!c.ha, __OTA__: !!c.ota, __WS__: !!c.broker.ws, __TLS__: !!c.broker.tls, __STORE__: c.restore === "storage" || !!c.sleep,
     // battery mode (left out without "sleep"): the board's longest sleep (ms), how many readings are kept
     // while offline, and a tag of this build's config: the discovery is announced again when it changes

@@ -16,7 +16,7 @@
 // Packet types are written as numbers (3 = PUBLISH...); the table is in packets.ts.
 import { encode, pub, Packet, Will } from "./packets";
 import { DecoderOwner, DecoderState, more, push } from "./decoder";
-import { err, MqttError } from "./errors";
+import { err, CONNECT_TIMEOUT, HANDLER, KEEPALIVE, MALFORMED, QUEUE_FULL, REFUSED, SUBSCRIBE, TOPIC, TRANSPORT, MqttError } from "./errors";
 import { matches, validTopic } from "./topic";
 import { SPECIAL, toBytes } from "./utf8";
 import * as D from "./defaults";
@@ -28,7 +28,9 @@ import type { Clock, Link, LinkEvents, Transport } from "./port";
 // reads its commands from the message event). Undefined (tests, the core bundle): everything is there.
 declare const __QOS2__: boolean, __HANDLERS__: boolean;
 // __API__ false (firmware builds): the parts of the public API the firmware never uses are left out: the
-// queued()/inflight() counters, the codes table (errors.ts), payloads given as bytes (utf8.ts toBytes)
+// queued()/inflight() counters, the codes table (errors.ts), payloads given as bytes (utf8.ts toBytes),
+// and the checks of the topics and filters an application gives (the firmware's are made from its
+// config, which the build checks: build/config.mjs)
 declare const __API__: boolean;
 // __SERVERS__ false (firmware builds for one broker host): the broker cluster's rotation is left out
 declare const __SERVERS__: boolean;
@@ -115,8 +117,8 @@ interface State extends Client, DecoderOwner {
   post(topic: string, payload: any, op: any, cb?: Callback): Client;
   pkt(p: Packet | MqttError): void;
   ctl(p: Packet | MqttError): void;
-  emit(ev: string | Function | undefined, a?: any, b?: any, x?: any): void;
-  write(p: Packet | number | string, id?: number): void;
+  tell(ev: string | Function | null | undefined, a?: any, b?: any, x?: any): void;
+  put(p: Packet | number | string, id?: number): void;
   flush(m?: Msg): void;
   connect(): State;
   lost(e?: MqttError): void;
@@ -164,9 +166,9 @@ Client.prototype = {
     if (!(c.connected && (!opts || !op.qos && !op.call) && !cb && !c.q.length && typeof payload == "string" &&
       (topic === c.vt || topic && topic.length < 21846 && !SPECIAL.test(topic) && (c.vt = topic)) && !SPECIAL.test(payload)))
       return c.post(topic, payload, op, cb);
-    // write() written out: on Espruino a method call costs about as much as the whole message
+    // put() written out: on Espruino a method call costs about as much as the whole message
     try { (c.lk as Link).write(pub(topic, payload, opts && op.retain ? 1 : 0)); c.lo = c.k.now(); }
-    catch (e) { c.lost(err("ETRANSPORT", "write: " + ((e as any) && (e as any).message || e))); }
+    catch (e) { c.lost(err(TRANSPORT, "write: ", null, e)); }
     return c;
   },
 
@@ -179,13 +181,12 @@ Client.prototype = {
     on = c.connected && !q.length;
     // an invalid topic or QoS: reported to the callback, else the error event
     // (the topic of the last message publish() sent is valid: checked once for a stream of messages)
-    if ((why = topic !== c.vt && validTopic(topic || "", 0)) || qos > (typeof __QOS2__ == "undefined" || __QOS2__ ? 2 : 1) || qos < 0) {
-      why = err("ETOPIC", why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
-      c.emit(cb || "error", why);
+    if ((why = (typeof __API__ == "undefined" || __API__) && topic !== c.vt && validTopic(topic, 0)) || qos > (typeof __QOS2__ == "undefined" || __QOS2__ ? 2 : 1) || qos < 0) {
+      why = err(TOPIC, why ? "topic " + topic + " [MQTT-" + why + "]" : "QoS " + qos);
+      c.tell(cb, why);
       return c;
     }
-    // a text payload that needs no conversion, in one built-in test; else UTF-8, or the bytes
-    payload = typeof payload == "string" && !SPECIAL.test(payload) ? payload : toBytes(payload);
+    payload = toBytes(payload); // text as UTF-8 (as it is when plain ASCII), or the bytes
     m = on && !qos ? c.tp : {} as Msg;
     m.type = 3; m.topic = topic; m.payload = payload; m.qos = qos; m.retain = op.retain; m.cb = cb;
     m.n = payload.length + topic.length + 4;
@@ -197,10 +198,10 @@ Client.prototype = {
       for (i = 0; (d = q[i]) && d.qos; i++);
       if (d && m.n! <= x) { q.splice(i, 1); c.qb -= d.n!; }
       else d = m; // no QoS 0 to drop, or too big for any room: refuse it alone
-      why = err("EQUEUEFULL", "queue full: dropped " + d.topic);
+      why = err(QUEUE_FULL, "queue full: dropped " + d.topic);
       why.dropped = d.topic;
-      c.emit("error", why);
-      c.emit(d.cb, why);
+      c.tell(null, why);
+      if (d.cb) c.tell(d.cb, why);
       if (d == m) return c;
     }
     q.push(m);
@@ -214,18 +215,17 @@ Client.prototype = {
   // (EQUEUEFULL).
   // subscribe(filter, opts, cb, t)
   subscribe: function () {
-    var a = arguments, c = this, opts: any = a[1], cb: Callback | undefined = a[2], t: number | undefined = a[3], op: any,
+    var a = arguments, c = this, op: any = a[1] || 0, cb: Callback | undefined = a[2], t: number | undefined = a[3],
       fs: any[] = [].concat(a[0]), i = 0, j: number, f: string, why: any, h = c.h; // our own copy
-    if (opts && opts.call) { cb = opts; opts = 0; }
-    op = opts || 0;
+    if (op.call) { cb = op; op = 0; }
     for (; !why && (!i || i < fs.length); i++) {
-      why = validTopic(fs[i] || "", 1);
+      why = (typeof __API__ == "undefined" || __API__) && validTopic(fs[i], 1);
       why = why ? "topic " + fs[i] + " [MQTT-" + why + "]" : op.qos > 2 || op.qos < 0 ? "QoS " + op.qos : 0;
     }
     if (!why && !c.connected && c.a.length >= ((c.o.queue || {} as any).maxMessages || D.QUEUE_MESSAGES)) why = 1;
     if (why) {
-      why = why == 1 ? err("EQUEUEFULL", "queue full: " + fs[0]) : err("ETOPIC", why);
-      c.emit(cb || "error", why);
+      why = why == 1 ? err(QUEUE_FULL, "queue full: " + fs[0]) : err(TOPIC, why);
+      c.tell(cb, why);
       return c;
     }
     for (i = 0; i < fs.length; i++) {
@@ -249,14 +249,14 @@ Client.prototype = {
 
   // end(force, cb)
   end: function () {
-    var a = arguments, c = this, force: any = a[0], cb: Callback | undefined = a[1];
-    if (force && force.call) { cb = force; force = 0; }
+    var a = arguments, c = this, force: any = a[0] || 0, cb: Callback | undefined = a[1];
+    if (force.call) { cb = force; force = 0; }
     c.e = 1;
     c.arm(0); // the retry, or the link's timer
-    if (c.connected && !force) c.write(14); // DISCONNECT, a clean goodbye: no will
+    if (c.connected && !force) c.put(14); // DISCONNECT, a clean goodbye: no will
     if (c.lk) c.lost();
-    c.emit("end");
-    c.emit(cb);
+    c.tell("end");
+    c.tell(cb);
     return c;
   },
 
@@ -281,20 +281,20 @@ Client.prototype = {
     c.li = c.k.now();
     c.pg = 0;
     if (r == 2) {
-      if (!(typeof __QOS2__ == "undefined" || __QOS2__)) return c.lost(err(0, "3.8.4-6", 3)); // more than granted
+      if (!(typeof __QOS2__ == "undefined" || __QOS2__)) return c.lost(err(MALFORMED, "3.8.4-6", 3)); // more than granted
       l = c.r || (c.r = { n: 0 }); // (made at the first: most devices never get QoS 2)
-      if (l[id]) return c.write(5, id); // sent again: PUBREC again, delivered once
+      if (l[id]) return c.put(5, id); // sent again: PUBREC again, delivered once
       // bounded: a broker that never sends PUBREL must not eat the device's RAM
-      if (l.n > 63) return c.lost(err("EQUEUEFULL", "over 64 QoS 2 awaiting PUBREL", 3));
+      if (l.n > 63) return c.lost(err(QUEUE_FULL, "over 64 QoS 2 awaiting PUBREL", 3));
       l.n++;
       l[id] = 1;
     }
-    // one listener is called here, not through emit() (on Espruino a method call costs about as much as
+    // one listener is called here, not through tell() (on Espruino a method call costs about as much as
     // the rest of the delivery)
-    if (typeof (l = c.L.message) == "function") try { l(t, b, p); } catch (e) { c.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
-    else c.emit("message", t, b, p);
-    if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.emit(h[i + 1], t, b, p);
-    if (r) c.write(r + 3, id); // PUBACK, PUBREC
+    if (typeof (l = c.L.message) == "function") try { l(t, b, p); } catch (e) { c.tell(null, err(HANDLER, "handler threw: ", null, e)); }
+    else c.tell("message", t, b, p);
+    if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.tell(h[i + 1], t, b, p);
+    if (r) c.put(r + 3, id); // PUBACK, PUBREC
   },
 
   // every other packet, and decode errors
@@ -303,16 +303,16 @@ Client.prototype = {
     if (!c.lk) return; // what follows in a chunk after the link was dropped
     if (p.code) { // a decode error
       if (p.code != "ETOOBIG") return c.lost(p); // a protocol violation: close the link [MQTT-4.8.0-1]
-      c.emit("error", p);
-      if (p.id) c.write(p.qos + 3, p.id); // PUBACK / PUBREC: the broker must not resend it forever
+      c.tell(null, p);
+      if (p.id) c.put(p.qos + 3, p.id); // PUBACK / PUBREC: the broker must not resend it forever
       return;
     }
     c.li = c.k.now();
     c.pg = 0;
     if (!c.connected) {
-      if (t != 2) return c.lost(err(0, "3.2.0-1", t)); // the first packet must be CONNACK
+      if (t != 2) return c.lost(err(MALFORMED, "3.2.0-1", t)); // the first packet must be CONNACK
       if ((r = p.returnCode) > 0) {
-        e = err("EREFUSED", "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
+        e = err(REFUSED, "refused: " + ",unacceptable protocol version,identifier rejected,server unavailable,bad user name or password,not authorized".split(",")[r] + " (" + r + ")", t);
         e.returnCode = r;
         return c.lost(e);
       }
@@ -321,7 +321,7 @@ Client.prototype = {
       c.arm(c.ka && 2, c.ka * 1000); // the CONNACK deadline cleared; keepalive from now
       c.connected = true;
       c.ua = c.lo = c.li;
-      for (i = 0; i < c.a.length; i++) c.write(c.a[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
+      for (i = 0; i < c.a.length; i++) c.put(c.a[i]); // SUBSCRIBE/UNSUBSCRIBE still unanswered, in request order
       if (!p.sessionPresent) {
         if (typeof __QOS2__ == "undefined" || __QOS2__) delete c.r;
         for (i in c.sb) l.push({ topic: i, qos: c.sb[i] });
@@ -332,68 +332,71 @@ Client.prototype = {
         // the same service: the message may have arrived) [MQTT-3.3.1-1]
         m = c.f[i];
         m.dup = true;
-        (typeof __QOS2__ == "undefined" || __QOS2__) && m.rel ? c.write(6, m.id) : c.write(m);
+        (typeof __QOS2__ == "undefined" || __QOS2__) && m.rel ? c.put(6, m.id) : c.put(m);
       }
       if (!c.lk) return; // a write failed: lost() ran, no `connect`
-      c.emit("connect", p);
+      c.tell("connect", p);
       c.flush();
     } else if ((typeof __QOS2__ == "undefined" || __QOS2__) && t == 6) { // PUBREL
       if ((l = c.r) && l[id]) { l.n--; delete l[id]; }
-      c.write(7, id); // PUBCOMP
-    } else if (t < 8) { // PUBACK, PUBREC, PUBCOMP
-      for (l = c.f, i = 0; i < l.length && l[i].id != id; i++);
+      c.put(7, id); // PUBCOMP
+    } else {
+      // an answer, found by its id: PUBACK, PUBREC, PUBCOMP to a message in flight; SUBACK, UNSUBACK to
+      // a request (a PINGRESP finds nothing, and nothing is done)
+      for (l = t < 8 ? c.f : c.a, i = 0; i < l.length && l[i].id != id; i++);
       m = l[i];
-      if ((typeof __QOS2__ == "undefined" || __QOS2__) && t == 5) {
-        if (m && m.qos! > 1) m.rel = 1;
-        c.write(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
-      } else if (m && (t == 4) == (m.qos == 1)) {
-        l.splice(i, 1);
-        if (m.cb) c.emit(m.cb, null); // (emit reads `arguments`: an array per call, so not called for nothing)
-        c.flush();
-      }
-    } else if ((t | 2) == 11) { // SUBACK, UNSUBACK: answering its own request
-      for (l = c.a, i = 0; i < l.length && l[i].id != id; i++);
-      if (!(m = l[i]) || m.type != t - 1) return;
-      l.splice(i, 1);
-      if (t < 10) {
-        // the granted list is the request's list, each QoS replaced by the broker's answer
-        for (i = 0; i < m.subs!.length; i++) {
-          l = m.subs![i];
-          r = p.granted[i];
-          if (r < 3) c.sb[l.topic] = l.qos; // else 128 (or missing): refused, and its handler dropped
-          else {
-            if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) {
-              for (id = 0; id < c.h.length && c.h[id] != l.topic; id += 2);
-              c.h.splice(id, 2);
-            }
-            e = err("ESUBACK", "refused " + l.topic, t);
-          }
-          l.qos = r;
+      if (t < 8) { // PUBACK, PUBREC, PUBCOMP
+        if ((typeof __QOS2__ == "undefined" || __QOS2__) && t == 5) {
+          if (m && m.qos! > 1) m.rel = 1;
+          c.put(6, id); // PUBREL, also for an id we no longer know: lets the broker finish
+        } else if (m && (t == 4) == (m.qos == 1)) {
+          l.splice(i, 1);
+          if (m.cb) c.tell(m.cb, null); // (tell reads `arguments`: an array per call, so not called for nothing)
+          c.flush();
         }
-        if (m.cb || e) c.emit(m.cb || "error", e, m.subs);
-      } else {
-        // the broker answers in order: a SUBACK that arrived after unsubscribe() must not renew these
-        for (i = 0; i < m.topics!.length; i++) delete c.sb[m.topics![i]];
-        c.emit(m.cb, null);
+      } else if ((t | 2) == 11 && m && m.type == t - 1) { // SUBACK, UNSUBACK: answering its own request
+        l.splice(i, 1);
+        if (t < 10) {
+          // the granted list is the request's list, each QoS replaced by the broker's answer
+          for (i = 0; i < m.subs!.length; i++) {
+            l = m.subs![i];
+            r = p.granted[i];
+            if (r < 3) c.sb[l.topic] = l.qos; // else 128 (or missing): refused, and its handler dropped
+            else {
+              if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) {
+                for (id = 0; id < c.h.length && c.h[id] != l.topic; id += 2);
+                c.h.splice(id, 2);
+              }
+              e = err(SUBSCRIBE, "refused " + l.topic, t);
+            }
+            l.qos = r;
+          }
+          c.tell(m.cb, e, m.subs);
+        } else {
+          // the broker answers in order: a SUBACK that arrived after unsubscribe() must not renew these
+          for (i = 0; i < m.topics!.length; i++) delete c.sb[m.topics![i]];
+          c.tell(m.cb, null);
+        }
       }
     }
   },
 
   // ---- events and callbacks: an exception in application code never breaks the state machine ----
-  // `f` is an event name (its listeners are called) or a callback (called when there is one): one
-  // method for both. What an `error` listener throws is dropped rather than looping.
-  // emit(f, a, b, x)
-  emit: function () {
-    var A = arguments, f = A[0], l = typeof f == "string" ? this.L[f] : f, i = 0, g = l && (l.call ? l : l[0]);
+  // tell(f, a, b, x): `f` is an event name (its listeners are called) or a callback; without either
+  // (null, undefined), an error `a` goes to the `error` event and anything else nowhere: a callback
+  // gets its outcome, and an error nobody asked for is still reported. What an `error` listener throws
+  // is dropped rather than looping.
+  tell: function () {
+    var A = arguments, f = A[0], l = typeof f == "string" ? this.L[f] : f || A[1] && this.L.error, i = 0, g = l && (l.call ? l : l[0]);
     for (; g; g = l[++i]) {
-      try { g(A[1], A[2], A[3]); } catch (e) { if (f != "error") this.emit("error", err("EHANDLER", "handler threw: " + ((e as any) && (e as any).message || e))); }
+      try { g(A[1], A[2], A[3]); } catch (e) { if (f) this.tell(null, err(HANDLER, "handler threw: ", null, e)); }
     }
   },
 
   // ---- outgoing ----
   // bytes; a packet; or, given a type number (and maybe an id), a packet of only that (acks, PINGREQ,
   // DISCONNECT) made in the reused packet object. A write that throws loses the link.
-  write: function (p: any, id?: number) {
+  put: function (p: any, id?: number) {
     var c = this, s = c.tp;
     if (c.lk) try {
       if (typeof p != "string") {
@@ -402,7 +405,7 @@ Client.prototype = {
       }
       c.lk.write(p);
       c.lo = c.k.now();
-    } catch (e) { c.lost(err("ETRANSPORT", "write: " + ((e as any) && (e as any).message || e))); }
+    } catch (e) { c.lost(err(TRANSPORT, "write: ", null, e)); }
   },
 
   // Send `m` now: a PUBLISH, or a SUBSCRIBE/UNSUBSCRIBE (kept until its ack, and sent only while
@@ -420,13 +423,13 @@ Client.prototype = {
         }
         m.id = c.n;
         (m.type == 3 ? c.f : c.a).push(m);
-        if (c.connected) c.write(m);
+        if (c.connected) c.put(m);
         return;
       }
       cb = m.cb;
-      c.write(m);
+      c.put(m);
       m.payload = m.cb = 0 as any; // keep no payload alive in the reused object
-      if (cb) c.emit(cb, c.lk ? null : err("ETRANSPORT", "not sent: link lost"));
+      if (cb) c.tell(cb, c.lk ? null : err(TRANSPORT, "not sent: link lost"));
     }
     else while (c.connected && q.length && (!q[0].qos || c.f.length < (c.o.maxInflight || D.MAX_INFLIGHT))) {
       c.qb -= q[0].n!;
@@ -448,7 +451,7 @@ Client.prototype = {
       o = c.o; w = o.will; u = o.username; pw = o.password;
       // (li is set by the CONNACK, before keepalive starts)
       if (u == null && pw != null) u = ""; // a password needs a user name [MQTT-3.1.2-22]
-      return c.write({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: c.ka,
+      return c.put({ type: 1, clientId: o.clientId, clean: o.clean == null || o.clean, keepalive: c.ka,
         will: w && { topic: w.topic, payload: toBytes(w.payload), qos: w.qos, retain: w.retain }, username: u,
         password: pw == null ? pw : toBytes(pw) });
     }
@@ -463,7 +466,7 @@ Client.prototype = {
       s = s && s[c.sv] || o; // the server of this attempt
       l = c.t(s.host || o.host || "localhost", s.port || o.port || D.PORT, ev);
     } catch (e) {
-      if (c.ev == ev) c.lost(err("ETRANSPORT", "connect: " + ((e as any) && (e as any).message || e)));
+      if (c.ev == ev) c.lost(err(TRANSPORT, "connect: ", null, e));
       return c;
     }
     if (c.ev == ev) { c.lk = l; if (ev.op) ev.open(); }
@@ -473,23 +476,23 @@ Client.prototype = {
   // lost(e): the link is gone (or must go): tidy up, tell the application, plan the next attempt. Also
   // the link's close event (EV.close, `this` the link's events object, whose `c` is its client).
   lost: function () {
-    var c = this, e: MqttError | undefined = arguments[0], was: boolean, rc: any, min: number, max: number, d: number, s: any, l: any;
+    var c = this, e: MqttError | undefined = arguments[0], was: boolean, rc: any, min: number, max: number, d: number, s: any, refused: any;
     if ((c as any).c) { // the close event
       if ((c as any).c.ev != c) return; // of a link dropped since
       c = (c as any).c;
-      e = e || err("ETRANSPORT", "connection closed");
+      e = e || err(TRANSPORT, "connection closed");
     }
-    was = c.connected; rc = c.o.reconnect;
+    was = c.connected; rc = c.o.reconnect; refused = e && e.returnCode; // (a CONNACK's)
     if (rc == null) rc = true; // true: the defaults; 0 or false: never reconnect
     min = rc.min || D.RECONNECT_MIN;
     max = rc.max || D.RECONNECT_MAX;
     c.ev = 0;
     c.arm(0);
-    if (l = c.lk) try { (l.close || l.end)!.call(l); } catch (x) {} // (Link: close, or a socket's own end)
+    if (s = c.lk) try { (s.close || s.end)!.call(s); } catch (x) {} // (Link: close, or a socket's own end)
     c.lk = 0;
     c.connected = false;
     // the next attempt goes to the next server, unless refused for a reason every server shares (1, 2, 4, 5)
-    if ((typeof __SERVERS__ == "undefined" || __SERVERS__) && !c.e && !(e && e.returnCode! > 0 && e.returnCode != 3))
+    if ((typeof __SERVERS__ == "undefined" || __SERVERS__) && !c.e && !(refused > 0 && refused != 3))
       c.sv = (c.sv + 1) % ((s = c.o.servers) && s.length || 1);
     // plan the retry before telling anyone: a listener's connect() then waits for it, its end() cancels it
     if (!c.e && rc) {
@@ -499,11 +502,11 @@ Client.prototype = {
       // (refusals 4, 5) wait the max
       if (!c.sv || !c.ak) c.ak++;
       d = Math.min(max, min * Math.pow(2, c.ak));
-      c.arm(3, e && e.returnCode! > 3 ? max : min + (c.o.random || Math.random)() * (d - min));
+      c.arm(3, refused > 3 ? max : min + (c.o.random || Math.random)() * (d - min));
     }
-    if (e) c.emit("error", e);
-    c.emit("close");
-    if (was) c.emit("offline");
+    c.tell(null, e);
+    c.tell("close");
+    if (was) c.tell("offline");
   },
 
   // The one timer: the CONNACK deadline, then keepalive; or the retry. Never two at once.
@@ -522,12 +525,14 @@ Client.prototype = {
       c = w;
       t = c.k.now(); ka = c.ka * 1000; dead = c.li + ka * 1.5;
       c.tm = 0;
-      if (c.tw == 3) { c.emit("reconnect"); if (!c.e) c.connect(); } // unless a listener ended the client (or connected it already)
-      else if (c.tw == 1) c.lost(err("ETIMEOUT", "no CONNACK"));
-      else if (t >= dead) c.lost(err("EKEEPALIVE", "link dead"));
+      if (c.tw == 3) { c.tell("reconnect"); if (!c.e) c.connect(); } // unless a listener ended the client (or connected it already)
+      else if (c.tw == 1) c.lost(err(CONNECT_TIMEOUT, "no CONNACK"));
+      else if (t >= dead) c.lost(err(KEEPALIVE, "link dead"));
       else {
-        if (!c.pg && t - Math.min(c.li, c.lo) >= ka) { c.pg = 1; c.write(12); } // PINGREQ
-        due = (c.pg ? c.lo : Math.min(c.li, c.lo)) + ka;
+        // the next ping: keepalive after the older of the last packet in and out, or after the ping
+        due = Math.min(c.li, c.lo) + ka;
+        if (!c.pg && t >= due) { c.pg = 1; c.put(12); } // PINGREQ
+        if (c.pg) due = c.lo + ka;
         if (c.lk) c.arm(2, Math.max((due > t && due < dead ? due : dead) - t, 1));
       }
       return;

@@ -7,7 +7,7 @@
 // link starts a new decoder (on Espruino a separate decoder object and its calls would cost blocks and
 // time for nothing).
 import { decode, Packet } from "./packets";
-import { err, MqttError } from "./errors";
+import { err, MALFORMED, TOO_BIG, MqttError } from "./errors";
 
 /** Where a decoder delivers, and what it reads there: the size limit, the object every PUBLISH is
  *  decoded into (none: a new object each), and the current decoder (`ev`: a decoder whose owner has
@@ -80,7 +80,7 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     else if (s < 2) {
       d.dl += (b & 127) << 7 * d.dc++;
       if (b & 128) {
-        if (d.dc > 3) { d.ds = 0; c.pkt(err(0, "2.2.3", d.df >> 4)); } // a fifth length byte: framing is lost
+        if (d.dc > 3) { d.ds = 0; c.pkt(err(MALFORMED, "2.2.3", d.df >> 4)); } // a fifth length byte: framing is lost
       } else if (d.dn = d.dl, (d.dz = 1 + d.dc + d.dl) > c.dm) { // whole packet: fixed header + body
         d.dp = d.di = 0;
         d.de = 4;
@@ -98,7 +98,7 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     }
   }
   if (k >= 0) { // one ETOOBIG per packet
-    x = err("ETOOBIG", d.dz + " > maxPacketSize " + c.dm, d.df >> 4);
+    x = err(TOO_BIG, d.dz + " > maxPacketSize " + c.dm, d.df >> 4);
     if (k) { x.id = k; x.qos = d.df >> 1 & 3; }
     c.pkt(x);
   } else if (x) {

@@ -3,8 +3,10 @@
 // PUBLISH comes first in both directions: on Espruino, which runs the source text, every branch before
 // the taken one is read through on every packet.
 import { chr, decodeUtf8, SPECIAL, toBytes } from "./utf8";
-import { err, Code, MqttError } from "./errors";
+import { err, Code, MALFORMED, MqttError } from "./errors";
 import { validTopic } from "./topic";
+
+declare const __API__: boolean;
 
 export const CONNECT = 1, CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7,
   SUBSCRIBE = 8, SUBACK = 9, UNSUBSCRIBE = 10, UNSUBACK = 11, PINGREQ = 12, PINGRESP = 13, DISCONNECT = 14;
@@ -31,7 +33,7 @@ export const NAMES = /* @__PURE__ */ "packet,CONNECT,CONNACK,PUBLISH,PUBACK,PUBR
  *  "2.2.3": the packet is shorter or longer than its fields); with a `code`, that error with `rule` as
  *  its text ("PUBLISH: 5000 > maxPacketSize 4096"). (err() itself, argument order of tests and tools.) */
 export function malformed(t: number, rule: string, code?: Code): MqttError {
-  return err(code || 0, rule, t);
+  return err(code || MALFORMED, rule, t);
 }
 
 // Layouts, by type: 0 and 15 reserved; 1 CONNECT; 2 CONNACK; 3 PUBLISH (its own flags); 4..7, 11 a
@@ -97,7 +99,9 @@ function text(): string {
   var a = arguments, s: string = a[0], kind: number = a[1], r = decodeUtf8(s); // (no declared parameters: see topic.ts)
   if (r == null) throw "1.5.3-1"; // ill-formed UTF-8
   if (~r.indexOf("\0")) throw "1.5.3-2";
-  if (kind < 2 && (s = validTopic(r, kind)!)) throw s;
+  // (the firmware builds, __API__ false, leave validTopic out, the check of what an application gives:
+  // a topic from the broker is then only checked for being there)
+  if (kind < 2 && (s = typeof __API__ == "undefined" || __API__ ? validTopic(r, kind)! : r ? "" : "4.7.3-1")) throw s;
   return r;
 }
 
@@ -202,7 +206,7 @@ export function decode(first: number, b: string, i?: number, e?: number, into?: 
     }
     if (i != e) throw "2.2.3"; // longer than its fields
   } catch (r) {
-    p = err(0, r as string, t);
+    p = err(MALFORMED, r as string, t);
   }
   return p;
 }

@@ -3,12 +3,12 @@
 import { SPECIAL, toBytes } from "./utf8";
 
 /** null when valid, else the spec rule it breaks ("4.7.3-1": the [MQTT-4.7.3-1] id without its prefix).
- *  `s` is a JS string (not UTF-8 bytes). */
+ *  `s` is a JS string (not UTF-8 bytes); no string at all (undefined, null...) is an empty one. */
 export function validTopic(s: string, filter: any): string | null;
 export function validTopic(): string | null {
   // (the arguments are read from `arguments`: a declared parameter is a block of the device's RAM for
   // as long as the function lives; this runs per subscription and per message sent the slow way)
-  var a = arguments, s: string = a[0], filter = a[1], i = 0, n = s.length, c: number;
+  var a = arguments, s: string = a[0] || "", filter = a[1], i = 0, n = s.length, c: number;
   if (!n) return "4.7.3-1"; // empty
   // at most 3 bytes a UTF-16 unit: only long strings need encoding to be measured
   if (n > 21845 && toBytes(s).length > 65535) return "4.7.3-3";

@@ -21,7 +21,7 @@ export function toBytes(p: any): string {
     // bytes, in chunks of 32: apply() makes a variable of each argument (on Espruino 200 of them needed
     // some 300 blocks at once), and some engines (mujs) cap its arguments. The end is clamped by hand:
     // Espruino's subarray does not clamp it, and reads past the data
-    for (n = p.length; i < n; i += 32) out += chr.apply(null, p[p.subarray ? "subarray" : "slice"](i, i + 32 < n ? i + 32 : n));
+    for (n = p.length; i < n; i += 32) out += chr.apply(null, (p.subarray || p.slice).call(p, i, i + 32 < n ? i + 32 : n));
     return out;
   }
   if (!SPECIAL.test(p)) return p; // the common case allocates nothing

@@ -4,8 +4,10 @@
 // `ev` and is itself the link (with a `close` of ours); the listeners are shared functions (`this` is
 // the socket in Espruino's, Node's and IoT.js's listeners and connect callback): the client's decoder
 // for data (LinkEvents.dd), and onSocket.
-import { err } from "../mqtt/errors";
+import { err, TRANSPORT } from "../mqtt/errors";
 import type { Link, LinkEvents, Transport } from "../mqtt/port";
+
+declare const __ESPRUINO__: boolean;
 
 // One listener for the socket's events, told apart by what they pass (one function, not four: each is
 // RAM on Espruino): data a string (when the events cannot take it directly); close a boolean (had an
@@ -19,7 +21,7 @@ function onSocket(this: any) {
   if (!v) return;
   if (typeof x == "string") v.data(x);
   else if (x == null || x == this) { this.removeAllListeners("connect"); v.open(); } // (the listener held on the socket: 2 blocks)
-  else { this.ev = 0; v.close(x === !!x ? undefined : err("ETRANSPORT", "socket: " + (x.message != null ? x.message : x))); }
+  else { this.ev = 0; v.close(x === !!x ? undefined : err(TRANSPORT, "socket: ", null, x)); }
 }
 
 /** The TCP transport: a Transport as it is (no closure: one function of the module serves every
@@ -32,13 +34,18 @@ export function tcp(): any {
   s = mod.connect(o, onSocket);
   s.ev = ev;
   // Link.close: the client calls the socket's own end() (Espruino's: a copy of it as `close` would be 5
-  // blocks), which lets what is still buffered (a DISCONNECT) go out before the FIN. Node (only it has
-  // destroy; the function is made for Node's sockets only): also destroy a socket the peer has not
-  // closed after 1 s idle, and hold no process open
-  if (s.destroy) s.close = function () { s.end(); s.setTimeout(1000, s.destroy).unref(); };
-  // Node: strings of byte chars both ways (writes too: Espruino sends a Uint8Array as text like
-  // "65,0,255", so the core only ever writes binary strings), and no Nagle delay for small packets
-  if (s.setEncoding) { s.setEncoding("latin1"); s.setDefaultEncoding("latin1"); s.setNoDelay(true); }
+  // blocks), which lets what is still buffered (a DISCONNECT) go out before the FIN. Node's sockets (only
+  // they have destroy; the function is made for them only): also destroy a socket the peer has not
+  // closed after 1 s idle, and hold no process open; strings of byte chars both ways (writes too:
+  // Espruino sends a Uint8Array as text like "65,0,255", so the core only ever writes binary strings),
+  // and no Nagle delay for small packets. (__ESPRUINO__: a firmware build for an Espruino board leaves
+  // this out)
+  if (!(typeof __ESPRUINO__ != "undefined" && __ESPRUINO__)) {
+    if (s.destroy) {
+      s.close = function () { s.end(); s.setTimeout(1000, s.destroy).unref(); };
+      s.setEncoding("latin1"); s.setDefaultEncoding("latin1"); s.setNoDelay(true);
+    }
+  }
   // the bytes straight into the client's decoder where its events allow it (LinkEvents.dd)
   s.on("data", ev.dd ? ev.data : onSocket);
   s.on("error", onSocket);

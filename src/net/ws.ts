@@ -2,7 +2,7 @@
 // upgrade, masked binary frames out, a streaming frame parser in. It is itself a Transport, so the
 // MQTT client does not know. Payload bytes are handed to the client as they arrive (MQTT is a byte
 // stream: frame boundaries do not matter), so fragmented messages and 1-byte chunks cost nothing extra.
-import { err, MqttError } from "../mqtt/errors";
+import { err, TRANSPORT, MqttError } from "../mqtt/errors";
 import type { Link, LinkEvents, Transport } from "../mqtt/port";
 
 export interface WsOptions {
@@ -96,7 +96,7 @@ var WS = {
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + w.k +
       "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + (w.o.protocol || "mqtt") + "\r\n\r\n");
   },
-  close: function (e?: MqttError) { this.end(e || (this.hs != null ? err("ETRANSPORT", "websocket: connection closed before the upgrade") : undefined)); },
+  close: function (e?: MqttError) { this.end(e || (this.hs != null ? err(TRANSPORT, "websocket: connection closed before the upgrade") : undefined)); },
   end: function (e?: MqttError, cf?: string) {
     var w = this;
     if (w.dn) return;
@@ -127,7 +127,7 @@ var WS = {
       j = hs.indexOf("\r\n\r\n");
       if (j < 0) {
         w.hs = hs;
-        if (hs.length > 4096) w.end(err("ETRANSPORT", "websocket: upgrade response too long"), "\x03\xea");
+        if (hs.length > 4096) w.end(err(TRANSPORT, "websocket: upgrade response too long"), "\x03\xea");
         return;
       }
       h = hs.substr(0, j);
@@ -135,11 +135,11 @@ var WS = {
       w.hs = null;
       j = 0;
       p = h.split("\r\n")[0];
-      if (p.substr(9, 3) != "101") return w.end(err("ETRANSPORT", "websocket upgrade refused: " + p));
+      if (p.substr(9, 3) != "101") return w.end(err(TRANSPORT, "websocket upgrade refused: " + p));
       if (w.o.accept) {
         n = h.toLowerCase().indexOf("\r\nsec-websocket-accept:");
         p = n < 0 ? "" : h.substr(n + 23).split("\r\n")[0].split(" ").join("");
-        if (p != w.o.accept(w.k)) return w.end(err("ETRANSPORT", "websocket upgrade: bad Sec-WebSocket-Accept"));
+        if (p != w.o.accept(w.k)) return w.end(err(TRANSPORT, "websocket upgrade: bad Sec-WebSocket-Accept"));
       }
       w.ev.open();
     }
@@ -162,7 +162,7 @@ var WS = {
           c == 1 ? "text frame (MQTT needs binary) [MQTT-6.0.0-1]" :
           (c == 2 ? w.fg : c || !w.fg) ? (c > 2 ? "unknown opcode " + c : "bad fragmentation") : "";
         // a protocol violation: say why with a close frame (1002; 1003 for text), then drop the link
-        if (p) return w.end(err("ETRANSPORT", "websocket: " + p), c == 1 ? "\x03\xeb" : "\x03\xea");
+        if (p) return w.end(err(TRANSPORT, "websocket: " + p), c == 1 ? "\x03\xeb" : "\x03\xea");
         if (!(c & 8)) w.fg = b0 & 128 ? 0 : 1;
         w.lf = n;
       } else {
@@ -178,9 +178,9 @@ var WS = {
       w.lf = -1;
       w.ct = "";
       // the pong: a write that throws (socket closed) ends the link here, not inside the socket's data callback
-      if (w.oc == 9) try { w.send(10, ct); } catch (x) { w.end(err("ETRANSPORT", "websocket: pong not sent")); }
+      if (w.oc == 9) try { w.send(10, ct); } catch (x) { w.end(err(TRANSPORT, "websocket: pong not sent")); }
       // a close: echo it (RFC 6455 section 5.5.1), then drop the link
-      else if (w.oc == 8) w.end(err("ETRANSPORT", "websocket closed by the server (" + (ct.length > 1 ? ct.charCodeAt(0) << 8 | ct.charCodeAt(1) : 1005) +
+      else if (w.oc == 8) w.end(err(TRANSPORT, "websocket closed by the server (" + (ct.length > 1 ? ct.charCodeAt(0) << 8 | ct.charCodeAt(1) : 1005) +
         (ct.length > 2 ? " " + ct.substr(2) : "") + ")"), ct.substr(0, 2));
     }
   },

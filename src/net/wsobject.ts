@@ -1,6 +1,6 @@
 // MQTT over a WHATWG WebSocket (browsers, Deno, Node >= 22, the simulator's page): the runtime does
 // the framing; this file only converts ArrayBuffers to and from the core's binary strings.
-import { err, MqttError } from "../mqtt/errors";
+import { err, TRANSPORT, MqttError } from "../mqtt/errors";
 import type { Transport } from "../mqtt/port";
 
 export interface WsObjectOptions {
@@ -27,7 +27,7 @@ export function wsObjectTransport(WS: any, o?: WsObjectOptions): Transport {
       var u: Uint8Array, r = "", i = 0;
       if (done) return;
       if (typeof m.data == "string") {
-        end(err("ETRANSPORT", "websocket: text frame (MQTT needs binary) [MQTT-6.0.0-1]"));
+        end(err(TRANSPORT, "websocket: text frame (MQTT needs binary) [MQTT-6.0.0-1]"));
         return s.close(); // WHATWG close() takes only 1000 or 3000-4999: no 1003 here
       }
       u = new Uint8Array(m.data);
@@ -37,8 +37,8 @@ export function wsObjectTransport(WS: any, o?: WsObjectOptions): Transport {
       ev.data(r);
     };
     // the error event carries no detail; the close event that follows has the code
-    s.onerror = function () { end(err("ETRANSPORT", "websocket error on " + url)); };
-    s.onclose = function (e: any) { end(err("ETRANSPORT", "websocket closed (" + e.code + (e.reason ? " " + e.reason : "") + ")")); };
+    s.onerror = function () { end(err(TRANSPORT, "websocket error on " + url)); };
+    s.onclose = function (e: any) { end(err(TRANSPORT, "websocket closed (" + e.code + (e.reason ? " " + e.reason : "") + ")")); };
     return {
       write: function (d: string) {
         var u = new Uint8Array(d.length), i = 0;
