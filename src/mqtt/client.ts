@@ -107,8 +107,8 @@ interface State extends Client, DecoderOwner {
   o: ClientOptions; t: Transport;
   /** keepalive, s (a small integer: one block less than ms on the device) */
   ka: number;
-  /** last packet id given, retry attempt, when the link came up, end() was called */
-  n: number; ak: number; ua: number; e: number;
+  /** retry attempt, when the link came up, end() was called */
+  ak: number; ua: number; e: number;
   /** a QoS 0 PUBLISH sent at once reuses one packet object; so do acks, PINGREQ and DISCONNECT */
   tp: Msg;
   /** the last topic publish() found valid (0: none yet): a stream of messages to one topic is checked once */
@@ -144,7 +144,7 @@ export function Client(this: State, o: ClientOptions) {
   c.q = [];
   c.a = [];
   c.sb = {};
-  c.qb = c.n = c.ak = c.vt = c.sv = 0;
+  c.qb = c.ak = c.vt = c.sv = 0;
   c.o = o;
   c.t = o.transport;
   c.ka = o.keepalive == null ? D.KEEPALIVE : o.keepalive;
@@ -294,7 +294,9 @@ Client.prototype = {
     if (typeof (l = c.L.message) == "function") try { l(t, b, p); } catch (e) { c.tell(null, err(HANDLER, "handler threw: ", null, e)); }
     else c.tell("message", t, b, p);
     if (typeof __HANDLERS__ == "undefined" || __HANDLERS__) for (; i < h.length; i += 2) if (matches(h[i], t)) c.tell(h[i + 1], t, b, p);
-    if (r) c.put(r + 3, id); // PUBACK, PUBREC
+    // PUBACK, PUBREC; then the reused packet keeps no id (the broker's ids pass 1,023, and on Espruino
+    // an integer over 1,023 takes a block of its own)
+    if (r) { c.put(r + 3, id); p.id = undefined; }
   },
 
   // every other packet, and decode errors
@@ -411,17 +413,18 @@ Client.prototype = {
   // Send `m` now: a PUBLISH, or a SUBSCRIBE/UNSUBSCRIBE (kept until its ack, and sent only while
   // connected). Without `m`, send what waits while the link and maxInflight allow.
   flush: function (m?: Msg) {
-    var c = this, q = c.q, cb: any, i: number, l: Msg[], busy = 1;
+    var c = this, q = c.q, cb: any, i: number, l: Msg[], busy = 1, x: number;
     if (m) {
       if (m.qos || m.type != 3) {
-        // the next packet id not in use by an outgoing message or request
-        while (busy) {
-          c.n = c.n % 65535 + 1;
+        // the smallest packet id not in use by an outgoing message or request [MQTT-2.3.1-2]: ids stay
+        // small (on Espruino an integer over 1,023 takes a block of its own), and no counter is kept
+        for (x = 1; busy; ) {
           busy = 0;
-          for (l = c.f, i = 0; i < l.length; i++) if (l[i].id == c.n) busy = 1;
-          for (l = c.a, i = 0; i < l.length; i++) if (l[i].id == c.n) busy = 1;
+          for (l = c.f, i = 0; i < l.length; i++) if (l[i].id == x) busy = 1;
+          for (l = c.a, i = 0; i < l.length; i++) if (l[i].id == x) busy = 1;
+          if (busy) x++;
         }
-        m.id = c.n;
+        m.id = x;
         (m.type == 3 ? c.f : c.a).push(m);
         if (c.connected) c.put(m);
         return;

@@ -48,9 +48,10 @@ declare const __API__: boolean;
 export function err(n: Code, message: string, type?: number | null, thrown?: any): MqttError;
 export function err(): typeof E;
 export function err(): any {
-  var a = arguments, message = a[1], type = a[2], codes = "EMALFORMED,ETOOBIG,EREFUSED,ETIMEOUT,EKEEPALIVE,ETRANSPORT,EQUEUEFULL,ESUBACK,ETOPIC,EHANDLER".split(","), t: any, i: number;
+  var a = arguments, message = a[1], type = a[2], codes = "EMALFORMED,ETOOBIG,EREFUSED,ETIMEOUT,EKEEPALIVE,ETRANSPORT,EQUEUEFULL,ESUBACK,ETOPIC,EHANDLER".split(","), t: any, i: number, names: string[];
   if ((typeof __API__ == "undefined" || __API__) && !a.length) {
-    for (t = {}, a = "MALFORMED,TOO_BIG,REFUSED,CONNECT_TIMEOUT,KEEPALIVE,TRANSPORT,QUEUE_FULL,SUBSCRIBE,TOPIC,HANDLER".split(",") as any, i = 0; i < 10; i++) t[a[i]] = codes[i];
+    names = "MALFORMED,TOO_BIG,REFUSED,CONNECT_TIMEOUT,KEEPALIVE,TRANSPORT,QUEUE_FULL,SUBSCRIBE,TOPIC,HANDLER".split(",");
+    for (t = {}, i = 0; i < 10; i++) t[names[i]] = codes[i];
     return t;
   }
   if (!a[0]) message = "[MQTT-" + message + "]";

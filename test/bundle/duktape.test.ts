@@ -42,17 +42,17 @@ const CONVERSATION: Step[] = [
   { out: { type: SUBSCRIBE, id: 1, subs: [{ topic: "duk/in/#", qos: 2 }] } },
   { in: { type: SUBACK, id: 1, granted: [2] } },
   { expect: `SUBACK [{"topic":"duk/in/#","qos":2}]` },
-  // QoS 1 out
+  // QoS 1 out (packet id 1 again: the smallest not in use, free since the SUBACK)
   { do: `client.publish("duk/out/1", "q1 \\u00e9", { qos: 1 }, function (e) { say("PUBACKED " + (e ? e.code : "ok")); });` },
-  { out: { type: PUBLISH, id: 2, topic: "duk/out/1", payload: Buffer.from("q1 é", "utf8").toString("latin1"), qos: 1, retain: false, dup: false } },
-  { in: { type: PUBACK, id: 2 } },
+  { out: { type: PUBLISH, id: 1, topic: "duk/out/1", payload: Buffer.from("q1 é", "utf8").toString("latin1"), qos: 1, retain: false, dup: false } },
+  { in: { type: PUBACK, id: 1 } },
   { expect: "PUBACKED ok" },
   // QoS 2 out, a binary payload from a Uint8Array
   { do: `client.publish("duk/out/2", new Uint8Array([0, 128, 255]), { qos: 2, retain: true }, function (e) { say("PUBCOMPED " + (e ? e.code : "ok")); });` },
-  { out: { type: PUBLISH, id: 3, topic: "duk/out/2", payload: "\x00\x80\xff", qos: 2, retain: true, dup: false } },
-  { in: { type: PUBREC, id: 3 } },
-  { out: { type: PUBREL, id: 3 } },
-  { in: { type: PUBCOMP, id: 3 } },
+  { out: { type: PUBLISH, id: 1, topic: "duk/out/2", payload: "\x00\x80\xff", qos: 2, retain: true, dup: false } },
+  { in: { type: PUBREC, id: 1 } },
+  { out: { type: PUBREL, id: 1 } },
+  { in: { type: PUBCOMP, id: 1 } },
   { expect: "PUBCOMPED ok" },
   // QoS 1 in
   { in: { type: PUBLISH, id: 7, topic: "duk/in/a", payload: "\x00\xff\r\n", qos: 1, retain: false, dup: false } },

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { decode, encode, isError, NAMES } from "../../src/mqtt/packets";
 import { createDecoder } from "../../src/mqtt/decoder";
-import { E, type MqttError } from "../../src/mqtt/errors";
+import { E, err, MALFORMED, TOO_BIG, REFUSED, CONNECT_TIMEOUT, KEEPALIVE, TRANSPORT, QUEUE_FULL, SUBSCRIBE, TOPIC, HANDLER, type MqttError } from "../../src/mqtt/errors";
 import { SMALL, frame, hex } from "./vectors";
 import { fcParams } from "../helpers/seed";
 
@@ -253,5 +253,17 @@ describe("fuzzing the vectors", () => {
     expect(reported).toBe(0);
     expect(got[0]).toMatchObject({ code: E.MALFORMED, type: 0 });
     expect(ruleOf(got[0])).toBe("MQTT-2.2.1");
+  });
+});
+
+describe("error values (errors.ts)", () => {
+  it("err(number) gives the code's text; err() the table by name, the same as E; a packet type names the packet", () => {
+    expect(err()).toEqual(E);
+    expect(Object.keys(E).map((k, i) => err(i as any, "m").code)).toEqual(Object.values(E));
+    expect([MALFORMED, TOO_BIG, REFUSED, CONNECT_TIMEOUT, KEEPALIVE, TRANSPORT, QUEUE_FULL, SUBSCRIBE, TOPIC, HANDLER].map((n) => err(n as any, "").code)).toEqual(Object.values(E));
+    expect(err(MALFORMED, "3.3.1-4", 3)).toEqual({ code: "EMALFORMED", message: "PUBLISH: [MQTT-3.3.1-4]", type: 3 });
+    expect(err(TOO_BIG, "5000 > maxPacketSize 4096", 0).message).toBe("packet: 5000 > maxPacketSize 4096");
+    expect(err(TRANSPORT, "write: ", null, new Error("EPIPE"))).toEqual({ code: "ETRANSPORT", message: "write: EPIPE", type: null });
+    expect(err(HANDLER, "handler threw: ", null, "boom").message).toBe("handler threw: boom");
   });
 });
