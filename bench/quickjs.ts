@@ -70,8 +70,8 @@ function connect() {
 }
 // the loops measured; each message is one call, as an application or socket would make it
 function pub0(n) { for (var i = 0; i < n; i++) client.publish(T, P); }
-var pid = 1; // id 1 went to the SUBSCRIBE
-function pub1(n) { for (var i = 0; i < n; i++) { client.publish(T, P, Q1); ev.data(PUBACK[++pid]); } }
+// (each message takes packet id 1: the smallest not in use, free again at its PUBACK)
+function pub1(n) { for (var i = 0; i < n; i++) { client.publish(T, P, Q1); ev.data(PUBACK[1]); } }
 function rx0(n) { for (var i = 0; i < n; i++) ev.data(IN0); }
 var rid = 0;
 function rx1(n) { for (var i = 0; i < n; i++) ev.data(IN1[++rid]); }
