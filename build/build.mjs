@@ -91,7 +91,6 @@ export async function bundle({ entry, out, define = {}, alias = {}, minify = tru
     alias,
     mainFields: ["module", "main"],
     treeShaking: true,
-    ...(process.env.MANGLE ? { mangleProps: new RegExp("^(" + process.env.MANGLE + ")$") } : {}),
     // inlines the exported constants (error codes, option defaults) where they are used: a constant
     // held by the module would sit in the device's RAM
     minifySyntax: true,

@@ -17,7 +17,7 @@ const DIST = join(ROOT, "dist");
 
 // build at collection time: the file list and the sizes decide the tests
 const built = spawnSync(process.execPath, [join(ROOT, "build/build.mjs"), "--quiet"], { cwd: ROOT, encoding: "utf8", timeout: 120000 });
-const { boardNames } = await buildModule();
+const { boardNames, keywords } = await buildModule();
 const hasApp = existsSync(join(ROOT, "src/app/main.ts"));
 const expected = ["mqtt-mcu.core.js", ...(hasApp ? boardNames().map((b) => b + ".js") : [])];
 const files = existsSync(DIST) ? readdirSync(DIST).filter((f) => f.endsWith(".js")).sort() : [];
@@ -78,6 +78,11 @@ describe("bundle gate", () => {
       expect(long(CORE.concat(FIRMWARE)).filter((n) => fw.has(n)), f).toEqual([]);
       expect(fw.has("length") && fw.has("name") && fw.has("host"), f).toBe(true); // the engines' and JSON's names stay
     }
+  });
+
+  it("the minifier's !0, !1 and void 0 go back to true, false and undefined (one byte each stored), spaced where needed", () => {
+    expect(keywords("function f(a){return!0}var x=void 0,y=!1,z=!!0,w=a!=0,v=!10;")).toBe("function f(a){return true}var x=undefined,y=false,z=!true,w=a!=0,v=!10;");
+    expect(keywords('var s="!0 void 0";')).toBe('var s="!0 void 0";');
   });
 
   it("the lists hold no name an engine's object has, and the build refuses one that does", () => {

@@ -13,6 +13,7 @@ export async function buildModule(): Promise<{
   bundle(o: { entry: string; out: string; define?: Record<string, unknown>; alias?: Record<string, string>; minify?: boolean; module?: boolean }): Promise<string>;
   BUDGETS: Record<string, number>;
   boardNames(): string[];
+  keywords(code: string): string;
 }> {
   const url: string = pathToFileURL(join(ROOT, "build/build.mjs")).href;
   return await import(url);
