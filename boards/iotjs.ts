@@ -24,7 +24,7 @@ function str(b: any): string {
 var tcp: Transport = function (host, port, ev) {
   var s = need("net").connect({ host: host, port: port }, function () { ev.open(); });
   s.on("data", function (d: any) { ev.data(str(d)); });
-  s.on("error", function (e: any) { ev.close(err(TRANSPORT, "socket error: " + (e && e.message || e))); });
+  s.on("error", function (e: any) { ev.close(err(TRANSPORT, "socket error: ", null, e)); });
   s.on("close", function () { ev.close(); });
   return {
     // (inline, not a helper: the minifier would make a single-use helper a closure per call)
