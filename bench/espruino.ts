@@ -192,9 +192,7 @@ async function watcher(port: number, id: string) {
  * The firmware on the 1,600-block interpreter, from Storage (.bootcde) and with nothing of the harness
  * on the board: the blocks in use are read from the firmware's own telemetry (`mem`, free bytes, taken
  * while it makes the message). Steady state: the highest of 5 telemetry messages after a warm-up (the
- * announce, 30 commands sent as the measured ones are: a command split across two socket reads makes
- * the decoder's state for a packet in pieces, once per link, 6 blocks); growth: the same over the last 5
- * after `cycles` telemetry cycles and `cmds`
+ * announce, 10 commands); growth: the same over the last 5 after `cycles` telemetry cycles and `cmds`
  * commands; and (`outage` s > 0) the highest while the broker is unreachable for that long (read from
  * the first telemetry messages after it is back, which the device kept queued), then after it is back.
  */
@@ -217,7 +215,7 @@ async function measureFirmware(exe: string, code: string, broker: any, id: strin
   try {
     await w.until(() => tele() >= 1, 30000, "the first telemetry");
     r.announced = { status: w.count(/\/status$/), states: w.count(/\/state\//), discovery: w.count(/^homeassistant\//) };
-    await cmds(30);
+    await cmds(10);
     r.steady = await five();
     const t0 = tele();
     await cmds(o.cmds);

@@ -255,7 +255,7 @@ function espruinoTables(e, L) {
   const f = e.firmware;
   if (f) {
     L.push(`The firmware on the 1,600-variable build, from Storage (pretokenised, as \`npm run flash -- --save\` saves it): ${f.config}. Blocks in use as the device reports them in its telemetry ` +
-      "(`mem`, taken while it builds the message, so transients included): steady = highest of 5 after the announce and 30 commands (sent as the later ones are: a command split across two socket reads makes the decoder's state for a packet in pieces, once per link).", "",
+      "(`mem`, taken while it builds the message, so transients included): steady = highest of 5 after the announce and 10 commands.", "",
       "| bundle | bytes stored | announced (status, states, discovery) | steady | after cycles / commands | growth | outage: peak | after outage |", "|---|---:|---|---:|---:|---:|---:|---:|");
     for (const b of ["espruino-linux", "esp8266"]) {
       const x = f[b];

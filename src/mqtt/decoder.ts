@@ -26,7 +26,8 @@ export interface DecoderState {
    *  its topic length and packet id (the last two bytes shifted into di), so it can be acked;
    *  3: collecting the body; 4: skipping */
   ds: number;
-  /** the first byte, the remaining length and its bytes read so far, the bytes still to come */
+  /** the first byte, the remaining length and its bytes read so far, the bytes still to come (these and
+   *  the rest below exist only while a packet is read through more()) */
   df: number; dl: number; dc: number; dn: number;
   /** the body collected so far (a packet split across chunks) */
   db: string;
@@ -109,6 +110,10 @@ export function more(this: DecoderState, chunk: string, i: number): number {
     x = decode(d.df, x, y, z, c.dk);
     c.pkt(x);
   }
+  // between packets the link keeps no state of one: what a packet read here (in pieces, skipped, or
+  // with a longer length) needed goes with it (7 blocks on Espruino that would otherwise stay with the
+  // link from its first such packet)
+  if (!d.ds) { x = d; delete x.df; delete x.dl; delete x.dc; delete x.dn; delete x.db; delete x.dz; delete x.dp; delete x.de; delete x.di; }
   return i;
 }
 
