@@ -112,8 +112,12 @@ export function more(this: DecoderState, chunk: string, i: number): number {
   }
   // between packets the link keeps no state of one: what a packet read here (in pieces, skipped, or
   // with a longer length) needed goes with it (7 blocks on Espruino that would otherwise stay with the
-  // link from its first such packet)
-  if (!d.ds) { x = d; delete x.df; delete x.dl; delete x.dc; delete x.dn; delete x.db; delete x.dz; delete x.dp; delete x.de; delete x.di; }
+  // link from its first such packet). The skip's fields exist only after a packet over the limit.
+  if (!d.ds) {
+    x = d; // (the same object, untyped: its optional fields go)
+    delete x.df; delete x.dl; delete x.dc; delete x.dn; delete x.dz; delete x.db;
+    if (x.de) { delete x.dp; delete x.de; delete x.di; }
+  }
   return i;
 }
 
